@@ -1,0 +1,94 @@
+# Real Time Image Saliency for Black Box Classifiers: a reproducible companion.
+# `make help` lists the targets. Two commands do everything on a fresh machine:
+#   make reproduce   # run every notebook, write figures/ and figures/report.md
+#   make test        # pytest + nbval over the notebooks (quick preset)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_VERSION ?= 3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PRESET ?= quick
+
+# Data root: DATA=... on the command line, else $PAPERLIB_DATA, else data/ -- unless data/ holds
+# nothing and ../shared/data exists (the offline copies of this workplace), which is then used.
+SHARED_DATA := $(abspath ../shared/data)
+ifndef DATA
+  ifdef PAPERLIB_DATA
+    DATA := $(PAPERLIB_DATA)
+  else ifeq ($(filter-out data/README.md,$(wildcard data/*)),)
+    ifneq ($(wildcard $(SHARED_DATA)/.),)
+      DATA := $(SHARED_DATA)
+    endif
+  endif
+endif
+DATA ?= data
+export PAPERLIB_DATA := $(abspath $(DATA))
+export MPLBACKEND := Agg
+export PYTHONUNBUFFERED := 1
+
+NOTEBOOK_SRC := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
+NOTEBOOKS    := $(NOTEBOOK_SRC:.py=.ipynb)
+EXECUTED     := $(patsubst notebooks/%.py,figures/notebooks/%.ipynb,$(NOTEBOOK_SRC))
+
+.PHONY: help setup test test-fast reproduce notebooks train bench lab clean data-check
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+	@echo "  Variables: DATA=<data root> (now $(PAPERLIB_DATA)), PRESET=quick|full (now $(PRESET))"
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	uv venv --quiet --allow-existing --python $(PYTHON_VERSION) $(VENV)
+	VIRTUAL_ENV=$(VENV) uv pip install --quiet -r requirements.lock
+	VIRTUAL_ENV=$(VENV) uv pip install --quiet --no-deps -e .
+	@touch $@
+
+setup: $(STAMP) ## Create .venv with uv and install the pinned dependencies (runs by itself when needed)
+
+requirements.lock: pyproject.toml
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	uv pip compile --quiet pyproject.toml -o $@ --python-version $(PYTHON_VERSION)
+
+notebooks/%.ipynb: notebooks/%.py $(STAMP)
+	$(VENV)/bin/jupytext --quiet --to ipynb --output $@ $<
+
+notebooks: $(NOTEBOOKS) ## Generate the .ipynb notebooks from their jupytext sources
+
+figures/notebooks/%.ipynb: notebooks/%.ipynb $(STAMP)
+	@mkdir -p figures/notebooks
+	$(VENV)/bin/papermill --cwd notebooks -p preset $(PRESET) $< $@
+
+reproduce: $(STAMP) $(NOTEBOOKS) ## Run every notebook in order (papermill) and build figures/report.md
+	@mkdir -p figures/notebooks
+	@for nb in $(NOTEBOOKS); do \
+	  out=figures/notebooks/$$(basename $$nb); \
+	  echo ">>> $$nb ($(PRESET))"; \
+	  $(VENV)/bin/papermill --cwd notebooks --log-output -p preset $(PRESET) $$nb $$out || exit 1; \
+	done
+	$(PY) -m paperlib.report
+
+test: $(STAMP) $(NOTEBOOKS) ## Run the tests: pytest, then nbval over the notebooks (quick preset)
+	$(PY) -m pytest -q tests
+	@if [ -n "$(NOTEBOOKS)" ]; then $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env $(NOTEBOOKS); fi
+
+test-fast: $(STAMP) ## Run pytest without the slow tests and without the notebooks
+	$(PY) -m pytest -q -m "not slow" tests
+
+data-check: $(STAMP) ## Say which data sets are found under the data root
+	$(PY) -c "import json, paperlib.data as d; print(json.dumps(d.available_data(), indent=2, default=str))"
+
+train: $(STAMP) ## Retrain the shipped maskers from scratch (long: see paperlib/checkpoints/*.json)
+	$(PY) -m paperlib.retrain
+
+bench: $(STAMP) ## Speed benchmark: masks per second, latency and peak memory (figures/bench.*)
+	$(PY) -m paperlib.bench
+
+lab: $(STAMP) ## Open JupyterLab on the notebooks
+	$(VENV)/bin/jupyter lab notebooks
+
+clean: ## Remove generated notebooks and executed copies (keeps .venv and figures)
+	rm -f notebooks/*.ipynb
+	rm -rf figures/notebooks

@@ -1,0 +1,310 @@
+"""Train a masking model against a black box (paper, section 4).
+
+Run as ``python -m paperlib.train --black-box efficientnet_lite0 --out runs/lite0`` or call
+:func:`train` with a :class:`TrainConfig`.
+
+What happens at each step:
+
+1. a batch of labelled images is augmented (random resized crop, horizontal flip);
+2. with probability ``fake_prob`` (paper: 0.3) a label is replaced by a random other class;
+3. the masker predicts masks for (image, class) pairs;
+4. the objective of eq. 4 (:mod:`paperlib.objective`) is evaluated through the frozen black
+   box, and Adam updates the decoder and the class embedding (the encoder stays frozen,
+   except for the from-scratch CIFAR-10 encoder).
+
+Every step's terms go to ``<out>/log.jsonl``; ``<out>/last.pt`` is written atomically every
+``checkpoint_every`` steps and on Ctrl-C, holding the model, optimiser, data position and random
+states, so that running the same command again resumes where it stopped. A kill loses at most
+the steps since the last checkpoint. ``<out>/masker.pt`` is the final masker checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from .checkpoints import atomic_save, save_masker
+from .classifiers import load_classifier
+from .masker import Masker, build_masker
+from .objective import ObjectiveConfig, SaliencyLoss
+
+__all__ = ["TrainConfig", "train", "ResumableSampler", "draw_fake_labels", "main"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved into its checkpoints and log).
+
+    Attributes:
+        black_box: Registered classifier to explain.
+        out: Run folder (``log.jsonl``, ``last.pt``, ``masker.pt``, ``config.json``).
+        data: ImageFolder of labelled images; default: the ImageNet train sample under the data root
+            (or the CIFAR-10 training split for ``black_box="cifar10"``).
+        steps: Optimisation steps.
+        batch_size: Images per step.
+        lr: Adam learning rate.
+        image_size: Training crop size (224 for ImageNet, 32 for CIFAR-10).
+        fake_prob: Probability of a fake label (paper: 0.3).
+        encoder: Encoder name (default: the black box's backbone, or ResNet-50).
+        widths, blocks, mask_stride: Decoder shape (paper: 768/384/192, 3, 4).
+        init_embedding: Start the class embedding from the black box's final layer when the encoder
+            features are the ones that layer reads.
+        objective: Weights of eq. 4 (see :class:`~paperlib.objective.ObjectiveConfig`).
+        checkpoint_every: Steps between atomic checkpoints.
+        seed: Seed of data order, augmentation, fake labels and alternative images.
+        workers: DataLoader worker processes.
+        threads: torch CPU threads (0 = torch's default).
+    """
+
+    black_box: str = "efficientnet_lite0"
+    out: str = "runs/efficientnet_lite0"
+    data: str | None = None
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 1e-3
+    image_size: int = 224
+    fake_prob: float = 0.3
+    encoder: str | None = None
+    widths: list[int] | None = None
+    blocks: int | None = None
+    mask_stride: int | None = None
+    init_embedding: bool = True
+    objective: dict[str, Any] = field(default_factory=dict)
+    checkpoint_every: int = 50
+    seed: int = 0
+    workers: int = 1
+    threads: int = 0
+
+    def objective_config(self) -> ObjectiveConfig:
+        return ObjectiveConfig(**self.objective)
+
+
+class ResumableSampler(Sampler[int]):
+    """Random permutation per epoch, seeded by (seed, epoch), that can start mid-epoch.
+
+    Args:
+        n: Dataset size.
+        seed: Base seed.
+        start: Number of samples already consumed (over all epochs) to skip.
+    """
+
+    def __init__(self, n: int, seed: int, start: int = 0) -> None:
+        self.n, self.seed, self.start = n, seed, start
+
+    def __iter__(self) -> Iterator[int]:
+        epoch, offset = divmod(self.start, self.n)
+        while True:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            perm = torch.randperm(self.n, generator=g).tolist()
+            yield from perm[offset:]
+            offset, epoch = 0, epoch + 1
+
+    def __len__(self) -> int:  # infinite in practice; DataLoader only needs a number
+        return 2**62
+
+
+def draw_fake_labels(labels: torch.Tensor, num_classes: int, prob: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replace each label with probability ``prob`` by a uniformly drawn *different* class.
+
+    Returns:
+        (classes (N,), is_real (N,) bool).
+    """
+    n = len(labels)
+    fake = torch.rand(n, generator=generator) < prob
+    shift = torch.randint(1, num_classes, (n,), generator=generator)
+    classes = torch.where(fake, (labels + shift) % num_classes, labels)
+    return classes, ~fake
+
+
+def _default_dataset(cfg: TrainConfig) -> Dataset:
+    from torchvision import transforms as T
+
+    from . import data
+
+    if cfg.black_box == "cifar10":
+        tf = T.Compose([T.RandomCrop(32, padding=4, padding_mode="reflect"), T.RandomHorizontalFlip(), T.ToTensor()])
+        return data.cifar10("train", transform=tf) if cfg.data is None else data.imagenet_folder(cfg.data, transform=tf)
+    tf = T.Compose(
+        [T.RandomResizedCrop(cfg.image_size, scale=(0.25, 1.0)), T.RandomHorizontalFlip(), T.ToTensor()]
+    )
+    return data.imagenet_folder(cfg.data, transform=tf)
+
+
+def _build(cfg: TrainConfig) -> tuple[Masker, torch.nn.Module]:
+    black_box = load_classifier(cfg.black_box)
+    kw: dict[str, Any] = {}
+    for k in ("widths", "blocks", "mask_stride"):
+        if getattr(cfg, k) is not None:
+            kw[k] = getattr(cfg, k)
+    masker = build_masker(cfg.black_box, encoder=cfg.encoder, **kw)
+    if cfg.init_embedding and black_box.classifier_layer is not None and masker.encoder.name == black_box.name:
+        masker.init_embedding(black_box.classifier_layer)
+    return masker, black_box
+
+
+def _rng_state() -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "python": random.getstate()}
+
+
+def train(cfg: TrainConfig, *, dataset: Dataset | None = None, progress: bool = True) -> Masker:
+    """Train (or resume training) a masker; returns it in eval mode.
+
+    Args:
+        cfg: The run's configuration. If ``<cfg.out>/last.pt`` exists the run resumes from it
+            (its configuration must match, apart from ``steps``, which may be raised).
+        dataset: Labelled images (image (3, S, S) in [0, 1], class index); default from ``cfg.data``.
+        progress: Show a tqdm bar with the loss terms.
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    masker, black_box = _build(cfg)
+    loss_fn = SaliencyLoss(black_box, cfg.objective_config())
+    params = [p for p in masker.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / max(cfg.steps, 1), 1.0))))
+    step, seen = 0, 0
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    last = out / "last.pt"
+    if last.exists():
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        saved = dict(state["train_config"])
+        mine = asdict(cfg)
+        diff = {k: (saved.get(k), mine[k]) for k in mine if k not in ("steps", "workers", "threads") and saved.get(k) != mine[k]}
+        if diff:
+            raise ValueError(
+                f"{last} belongs to a run with another configuration {diff}: use another --out, or delete it to start over."
+            )
+        masker.load_state_dict(state["masker_state"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step, seen = state["step"], state["seen"]
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["rng"]["torch"])
+        random.setstate(state["rng"]["python"])
+        print(f"Resuming {out} at step {step}.", file=sys.stderr)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    ds = dataset if dataset is not None else _default_dataset(cfg)
+    loader = DataLoader(
+        ds, batch_size=cfg.batch_size, sampler=ResumableSampler(len(ds), cfg.seed, seen),
+        num_workers=cfg.workers, drop_last=True, persistent_workers=cfg.workers > 0,
+    )
+
+    def checkpoint() -> None:
+        atomic_save(
+            {
+                "masker": {"format": "paperlib-masker/1", "config": masker.config, "state_dict": masker.trainable_state_dict(), "meta": {"step": step}},
+                "masker_state": masker.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "step": step,
+                "seen": seen,
+                "generator": gen.get_state(),
+                "rng": _rng_state(),
+                "train_config": asdict(cfg),
+            },
+            last,
+        )
+
+    masker.train()
+    log = open(out / "log.jsonl", "a")
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=f"train {cfg.black_box}", dynamic_ncols=True)
+    it = iter(loader)
+    t0 = time.time()
+    try:
+        while step < cfg.steps:
+            images, labels = next(it)
+            classes, is_real = draw_fake_labels(labels, masker.num_classes, cfg.fake_prob, gen)
+            outp = masker(images, classes, return_aux=True)
+            loss = loss_fn(images, outp.mask, classes, is_real=is_real, masks_low=outp.mask_low, gate=outp.gate, generator=gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            seen += len(images)
+            terms = loss_fn.last_terms
+            real = terms["is_real"]
+            rec = {
+                "step": step,
+                "time": round(time.time() - t0, 2),
+                "lr": sched.get_last_lr()[0],
+                "loss": float(loss),
+                **{k: float(terms[k][real].mean()) if real.any() else float("nan") for k in ("tv", "preserve", "destroy", "p_preserve", "p_destroy")},
+                "area_real": float(outp.mask_low.detach()[real].mean()) if real.any() else float("nan"),
+                "area_fake": float(outp.mask_low.detach()[~real].mean()) if (~real).any() else float("nan"),
+                "gate_real": float(outp.gate.detach().flatten(1).amax(1)[real].mean()) if real.any() else float("nan"),
+                "gate_fake": float(outp.gate.detach().flatten(1).amax(1)[~real].mean()) if (~real).any() else float("nan"),
+            }
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            bar.update(1)
+            bar.set_postfix(loss=f"{rec['loss']:.3f}", area=f"{rec['area_real']:.2f}", fake=f"{rec['area_fake']:.2f}", p=f"{rec['p_preserve']:.2f}")
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                checkpoint()
+    except KeyboardInterrupt:
+        checkpoint()
+        print(f"\nInterrupted: checkpoint saved at step {step} in {last}; run the same command to resume.", file=sys.stderr)
+        raise
+    finally:
+        bar.close()
+        log.close()
+    masker.eval()
+    save_masker(masker, out / "masker.pt", meta={"step": step, "train_config": asdict(cfg)})
+    return masker
+
+
+def _parse(argv: Sequence[str] | None) -> TrainConfig:
+    p = argparse.ArgumentParser(prog="python -m paperlib.train", description=__doc__.split("\n\n")[0])
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        if f.name == "objective":
+            continue
+        name = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        if f.name == "widths":
+            p.add_argument(name, type=int, nargs="+", default=None, help="decoder widths, deepest first")
+        elif isinstance(default, bool):
+            p.add_argument(name, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            typ = int if f.name in ("blocks", "mask_stride") else (type(default) if default is not None else str)
+            p.add_argument(name, type=typ, default=default)
+    for f in fields(ObjectiveConfig):
+        p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=None, help=f"objective: {f.name}")
+    p.add_argument("--paper-objective", action="store_true", help="start from ObjectiveConfig.paper() (l2=1e-3, AV=mean(M))")
+    args = vars(p.parse_args(argv))
+    obj_names = {f.name for f in fields(ObjectiveConfig)}
+    objective = {k: v for k, v in args.items() if k in obj_names and v is not None}
+    if args.pop("paper_objective"):
+        objective = {**{k: v for k, v in ObjectiveConfig.paper().to_dict().items()}, **objective}
+    cfg_kw = {k: v for k, v in args.items() if k not in obj_names}
+    return TrainConfig(**cfg_kw, objective=objective)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command-line entry point."""
+    cfg = _parse(argv)
+    try:
+        train(cfg)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
