@@ -180,9 +180,12 @@ class ClassIndex:
         self.num_classes: int = len(self.names)
         self.dataset = dataset
         self._synset_source = synset_source
-        self._name_to_index: dict[str, int] = {}
+        # case-insensitive keys; names differing only in case (ImageNet: "Cardigan" the
+        # corgi, 264, and "cardigan" the sweater, 474) are told apart by exact case.
+        self._exact: dict[str, int] = {" ".join(n.split()): i for i, n in reversed(list(enumerate(self.names)))}
+        self._name_to_indices: dict[str, list[int]] = {}
         for i, n in enumerate(self.names):
-            self._name_to_index.setdefault(_norm(n), i)
+            self._name_to_indices.setdefault(_norm(n), []).append(i)
 
     # ------------------------------------------------------------------ synsets
     @property
@@ -288,8 +291,18 @@ class ClassIndex:
         if not isinstance(cls, str):
             return self._check_int(cls)
         key = _norm(cls)
-        if key in self._name_to_index:
-            return self._name_to_index[key]
+        if key in self._name_to_indices:
+            idx = self._name_to_indices[key]
+            if len(idx) == 1:
+                return idx[0]
+            exact = self._exact.get(" ".join(cls.split()))
+            if exact is not None:
+                return exact
+            raise UnknownClassError(
+                f"Ambiguous {self.dataset} class {cls!r}: it names several classes: "
+                + ", ".join(f"{i} ({self.names[i]!r})" for i in idx)
+                + ". Write the name with its exact case, or give the index."
+            )
         if self._synset_source is not None and _WNID_RE.match(key):
             syn = self._synsets()  # a wnid needs the file: raise if missing
             if key in syn.wnid_to_index:

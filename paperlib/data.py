@@ -153,7 +153,8 @@ def _list_images(folder: Path, extensions: Sequence[str] = IMAGE_EXTENSIONS) -> 
 def load_image(path: PathLike) -> Image.Image:
     """Open an image file as an RGB PIL image, fully decoded.
 
-    Grayscale, palette, CMYK, RGBA (alpha dropped) and 16-bit images are converted to 8-bit RGB.
+    Grayscale, palette, CMYK, RGBA (alpha dropped, as torchvision's loader does) and
+    16-bit images are converted to 8-bit RGB.
 
     Args:
         path: Image file.
@@ -173,6 +174,8 @@ def load_image(path: PathLike) -> Image.Image:
                 arr = np.asarray(im, dtype=np.float64)
                 scale = 255.0 / 65535.0 if arr.max(initial=0) > 255 else 1.0
                 im = Image.fromarray(np.clip(arr * scale, 0, 255).astype(np.uint8), "L")
+            elif im.mode in ("P", "PA") and "transparency" in im.info:
+                im = im.convert("RGBA")  # avoids PIL's warning; alpha is then dropped
             elif im.mode == "F":
                 arr = np.asarray(im, dtype=np.float64)
                 if arr.size and arr.max() <= 1.0:
@@ -284,8 +287,9 @@ class ImageNetVal(Dataset):
         transform: Applied to the PIL RGB image; default: float tensor ``(3, H, W)`` in ``[0, 1]``.
         limit: Keep only the first ``limit`` images.
 
-    Items are :class:`Sample` ``(image, label, boxes (K, 4) original pixels, size (W, H), id)``.
-    Use :func:`collate_samples` in a DataLoader.
+    Items are :class:`Sample` ``(image, label, boxes (K, 4) original pixels, size (W, H), id)``;
+    ``label`` is the class of the image's boxes (all boxes of an ILSVRC validation image
+    share one class; the first box's wnid is used). Use :func:`collate_samples` in a DataLoader.
 
     Attributes:
         ids: Image ids in order. labels: class indices. boxes: list of ``(K, 4)`` tensors.
@@ -303,6 +307,8 @@ class ImageNetVal(Dataset):
         transform: Transform = None,
         limit: Optional[int] = None,
     ) -> None:
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise InputError(f"limit must be a positive int or None, got {limit!r}.")
         self.root = _sub(root, "imagenet", "val")
         self.transform = transform
         val_dir = self.root / "val"

@@ -84,9 +84,13 @@ class Upsampler(nn.Module):
 
 
 class FeatureFilter(nn.Module):
-    """Class-selective gate on the deepest features: Y_ij = X_ij * sigmoid(X_ij . C_s + b_s).
+    """Class-selective gate on the deepest features: Y_ij = X_ij * sigmoid(a (X_ij . C_s + b_s) + b0).
 
-    ``b_s`` is a per-class bias (zero unless initialised from a classifier; the paper has none).
+    The paper's filter is sigmoid(X_ij . C_s). ``b_s`` is a per-class bias and ``a``, ``b0`` a
+    shared scale and offset (initialised to 0, 0 and 1, 0, so the paper's filter is the starting
+    point). With few images per class (about 3 in the offline training sample) each class row
+    C_s is updated rarely; the shared ``a`` and ``b0`` are updated at every step and learn
+    quickly where to put the gate's threshold.
 
     Shape: x (N, C, h, w), classes (N,) -> (Y (N, C, h, w), gate (N, h, w)).
     """
@@ -95,11 +99,14 @@ class FeatureFilter(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(num_classes, channels)
         self.bias = nn.Parameter(torch.zeros(num_classes))
+        self.scale = nn.Parameter(torch.ones(()))
+        self.offset = nn.Parameter(torch.zeros(()))
         nn.init.normal_(self.embedding.weight, std=1.0 / math.sqrt(channels))
 
     def forward(self, x: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.embedding(classes)  # (N, C)
-        gate = torch.sigmoid(torch.einsum("nchw,nc->nhw", x, emb) + self.bias[classes][:, None, None])
+        score = torch.einsum("nchw,nc->nhw", x, emb) + self.bias[classes][:, None, None]
+        gate = torch.sigmoid(self.scale * score + self.offset)
         return x * gate[:, None], gate
 
 

@@ -59,6 +59,7 @@ class TrainConfig:
         widths, blocks, mask_stride: Decoder shape (paper: 768/384/192, 3, 4).
         init_embedding: Start the class embedding from the black box's final layer when the encoder
             features are the ones that layer reads.
+        gate_lr_mult: Learning-rate multiplier of the feature filter's shared scale and offset.
         objective: Weights of eq. 4 (see :class:`~paperlib.objective.ObjectiveConfig`).
         checkpoint_every: Steps between atomic checkpoints.
         seed: Seed of data order, augmentation, fake labels and alternative images.
@@ -79,6 +80,7 @@ class TrainConfig:
     blocks: int | None = None
     mask_stride: int | None = None
     init_embedding: bool = True
+    gate_lr_mult: float = 30.0
     objective: dict[str, Any] = field(default_factory=dict)
     checkpoint_every: int = 50
     seed: int = 0
@@ -175,8 +177,17 @@ def train(cfg: TrainConfig, *, dataset: Dataset | None = None, progress: bool = 
     random.seed(cfg.seed)
     masker, black_box = _build(cfg)
     loss_fn = SaliencyLoss(black_box, cfg.objective_config())
-    params = [p for p in masker.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=cfg.lr)
+    # The feature filter's shared scale and offset are two scalars that set the gate's threshold
+    # for every class: they get a larger step (gate_lr_mult) so that absent classes learn to close
+    # the gate within a short run.
+    gate_names = {"filter.scale", "filter.offset"}
+    named = [(n, p) for n, p in masker.named_parameters() if p.requires_grad]
+    opt = torch.optim.Adam(
+        [
+            {"params": [p for n, p in named if n not in gate_names], "lr": cfg.lr},
+            {"params": [p for n, p in named if n in gate_names], "lr": cfg.lr * cfg.gate_lr_mult},
+        ]
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / max(cfg.steps, 1), 1.0))))
     step, seen = 0, 0
     gen = torch.Generator().manual_seed(cfg.seed + 1)
@@ -245,7 +256,7 @@ def train(cfg: TrainConfig, *, dataset: Dataset | None = None, progress: bool = 
                 "step": step,
                 "time": round(time.time() - t0, 2),
                 "lr": sched.get_last_lr()[0],
-                "loss": float(loss),
+                "loss": loss.item(),
                 **{k: float(terms[k][real].mean()) if real.any() else float("nan") for k in ("tv", "preserve", "destroy", "p_preserve", "p_destroy")},
                 "area_real": float(outp.mask_low.detach()[real].mean()) if real.any() else float("nan"),
                 "area_fake": float(outp.mask_low.detach()[~real].mean()) if (~real).any() else float("nan"),

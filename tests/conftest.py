@@ -12,7 +12,7 @@ import io
 import tarfile
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import pytest
@@ -46,6 +46,12 @@ def shared_data() -> Path:
     """The data root holding the real offline data; skips the test when ``imagenet/val`` is missing."""
     require_shared("imagenet/val")
     return paths.data_root()
+
+
+@pytest.fixture
+def require_data() -> Callable[[str], Path]:
+    """``require_data("voc2012")``: the real data's path, or skip the test if it is absent."""
+    return require_shared
 
 
 @pytest.fixture

@@ -1,0 +1,91 @@
+"""The masking model: shapes, ranges, class handling, frozen encoder, checkpoints."""
+
+import pytest
+import torch
+
+from paperlib import CheckpointMismatchError, InputError, UnknownClassError, build_masker, load_masker, save_masker
+from paperlib.classifiers import load_classifier
+
+
+@pytest.fixture(scope="module")
+def masker():
+    torch.manual_seed(0)
+    return build_masker("efficientnet_lite0", widths=[32, 16, 8], blocks=1).eval()
+
+
+def test_shapes_ranges_any_size(masker):
+    for h, w in ((64, 64), (70, 95)):
+        with torch.no_grad():
+            out = masker(torch.rand(2, 3, h, w), torch.tensor([1, 2]), return_aux=True)
+        assert out.mask.shape == (2, 1, h, w)
+        assert all(abs(s - t / 4) <= 1 for s, t in zip(out.mask_low.shape[-2:], (h, w)))  # stride 4
+        assert 0.0 <= float(out.mask.min()) and float(out.mask.max()) <= 1.0
+        assert out.gate.ndim == 3
+
+
+def test_classes_by_name_scalar_and_tensor(masker):
+    x = torch.rand(2, 3, 64, 64)
+    by_name = masker(x, ["Egyptian cat", "beagle"])
+    by_index = masker(x, torch.tensor([285, 162]))
+    assert torch.allclose(by_name, by_index)
+    assert masker(x, 285).shape == (2, 1, 64, 64)
+
+
+def test_bad_classes_and_images(masker):
+    x = torch.rand(1, 3, 64, 64)
+    with pytest.raises(UnknownClassError, match="Egyptian cat"):
+        masker(x, "egyptain cat")
+    with pytest.raises(InputError):
+        masker(x, torch.tensor([1000]))
+    with pytest.raises(InputError):
+        masker(x, torch.tensor([1, 2]))
+    with pytest.raises(InputError, match="batch dimension"):
+        masker(torch.rand(3, 64, 64), 1)
+    with pytest.raises(InputError):
+        masker(x * 255, 1)
+
+
+def test_gradients_reach_only_trainable_parameters():
+    m = build_masker("efficientnet_lite0", widths=[32, 16, 8], blocks=1).train()
+    out = m(torch.rand(2, 3, 64, 64), torch.tensor([3, 4]))
+    out.mean().backward()
+    enc = [p for n, p in m.named_parameters() if n.startswith("encoder.")]
+    dec = [p for n, p in m.named_parameters() if not n.startswith("encoder.")]
+    assert all(p.grad is None and not p.requires_grad for p in enc)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in dec)
+    assert not m.encoder.training  # frozen batch-norm statistics
+
+
+def test_embedding_init_from_classifier_gives_cam_gate():
+    m = build_masker("efficientnet_lite0", widths=[32, 16, 8], blocks=1).eval()
+    bb = load_classifier("efficientnet_lite0")
+    m.init_embedding(bb.classifier_layer)
+    assert torch.equal(m.filter.embedding.weight, bb.classifier_layer.weight)
+
+
+def test_cifar_masker_trains_its_encoder():
+    m = build_masker("cifar10").train()
+    out = m(torch.rand(2, 3, 32, 32), torch.tensor([0, 9]), return_aux=True)
+    assert out.mask.shape == (2, 1, 32, 32) and out.mask_low.shape == (2, 1, 16, 16)
+    out.mask.mean().backward()
+    assert any(p.grad is not None for p in m.encoder.parameters())
+
+
+def test_checkpoint_round_trip_and_black_box_mismatch(tmp_path, masker):
+    path = save_masker(masker, tmp_path / "m.pt", half=True)
+    loaded = load_masker(path)
+    x = torch.rand(1, 3, 64, 64)
+    assert torch.allclose(loaded(x, 7), masker(x, 7), atol=2e-2)
+    assert loaded.config == masker.config
+    with pytest.raises(CheckpointMismatchError, match="efficientnet_lite1"):
+        load_masker(path, black_box="efficientnet_lite1")
+    torch.save({"something": "else"}, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointMismatchError):
+        load_masker(tmp_path / "bad.pt")
+
+
+def test_unknown_shipped_masker_lists_what_exists():
+    from paperlib import UnknownModelError
+
+    with pytest.raises(UnknownModelError, match="Shipped"):
+        load_masker("no_such_black_box")

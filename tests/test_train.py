@@ -1,0 +1,133 @@
+"""Training: a few steps on real images lower the objective, fake labels shrink masks, kill + resume."""
+
+import json
+
+import pytest
+import torch
+from torch.utils.data import Dataset, TensorDataset
+
+from paperlib.classifiers import load_classifier
+from paperlib.masker import build_masker
+from paperlib.objective import ObjectiveConfig, alternative_images, saliency_objective
+from paperlib.train import ResumableSampler, TrainConfig, draw_fake_labels, train
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def real_batch():
+    """Eight real ImageNet training images at 64 px with their labels (skips without data)."""
+    from torchvision import transforms as T
+
+    from paperlib import paths
+    from paperlib.data import imagenet_folder
+
+    if not (paths.data_root() / "imagenet" / "train-sample").exists():
+        pytest.skip("ImageNet train sample not found under the data root (set PAPERLIB_DATA)")
+    ds = imagenet_folder(transform=T.Compose([T.Resize(SIZE), T.CenterCrop(SIZE), T.ToTensor()]))
+    idx = torch.linspace(0, len(ds) - 1, 8).long().tolist()
+    images, labels = zip(*(ds[i] for i in idx))
+    return torch.stack(images), torch.tensor(labels)
+
+
+def _cfg(tmp_path, **kw):
+    base = dict(
+        black_box="efficientnet_lite0", out=str(tmp_path / "run"), steps=6, batch_size=4, lr=3e-3,
+        image_size=SIZE, widths=[16, 8, 8], blocks=1, checkpoint_every=2, workers=0, seed=0,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_sampler_resumes_mid_epoch():
+    full = iter(ResumableSampler(10, seed=3))
+    seq = [next(full) for _ in range(25)]
+    resumed = iter(ResumableSampler(10, seed=3, start=13))
+    assert [next(resumed) for _ in range(12)] == seq[13:]
+
+
+def test_fake_labels_differ_from_true_ones():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 10, (1000,))
+    classes, real = draw_fake_labels(labels, 10, 0.3, g)
+    assert torch.equal(classes[real], labels[real])
+    assert (classes[~real] != labels[~real]).all()
+    assert 0.25 < (~real).float().mean() < 0.35
+
+
+def _objective(masker, bb, images, labels, alt):
+    masker.eval()
+    with torch.no_grad():
+        out = masker(images, labels, return_aux=True)
+        t = saliency_objective(bb, images, out.mask, labels, masks_low=out.mask_low, alternative=alt, config=ObjectiveConfig())
+    return float(t["total"].mean()), float(out.mask_low.mean())
+
+
+def test_training_steps_on_real_images_lower_the_objective(tmp_path, real_batch):
+    images, labels = real_batch
+    bb = load_classifier("efficientnet_lite0")
+    alt = alternative_images(images, generator=torch.Generator().manual_seed(0))
+    cfg = _cfg(tmp_path, steps=8, fake_prob=0.0, batch_size=8)
+    torch.manual_seed(0)
+    before_masker = build_masker("efficientnet_lite0", widths=[16, 8, 8], blocks=1)
+    before_masker.init_embedding(bb.classifier_layer)
+    before, _ = _objective(before_masker, bb, images, labels, alt)
+    trained = train(cfg, dataset=TensorDataset(images, labels), progress=False)
+    after, _ = _objective(trained, bb, images, labels, alt)
+    assert after < before, (before, after)
+    log = [json.loads(l) for l in open(tmp_path / "run" / "log.jsonl")]
+    assert [r["step"] for r in log] == list(range(1, 9))
+    assert {"tv", "preserve", "destroy", "area_real", "area_fake", "loss"} <= set(log[0])
+
+
+def test_fake_label_steps_shrink_the_mask(tmp_path, real_batch):
+    images, labels = real_batch
+    cfg = _cfg(tmp_path, steps=8, fake_prob=1.0, batch_size=8, lr=1e-2)
+    torch.manual_seed(0)
+    start = build_masker("efficientnet_lite0", widths=[16, 8, 8], blocks=1).eval()
+    with torch.no_grad():
+        area_before = float(start(images, labels).mean())
+    trained = train(cfg, dataset=TensorDataset(images, labels), progress=False)
+    with torch.no_grad():
+        area_after = float(trained(images, labels).mean())
+    assert area_after < area_before - 0.02, (area_before, area_after)
+
+
+class _Interrupting(Dataset):
+    """Wraps a data set and raises KeyboardInterrupt (as Ctrl-C would) at the k-th item."""
+
+    def __init__(self, base, k):
+        self.base, self.k, self.n = base, k, 0
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, i):
+        self.n += 1
+        if self.n == self.k:
+            raise KeyboardInterrupt
+        return self.base[i]
+
+
+def test_interrupt_and_resume_continue_the_same_run(tmp_path):
+    torch.manual_seed(0)
+    data = TensorDataset(torch.rand(12, 3, SIZE, SIZE), torch.randint(0, 1000, (12,)))
+    ref = train(_cfg(tmp_path / "a"), dataset=data, progress=False)
+
+    cfg = _cfg(tmp_path / "b")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, dataset=_Interrupting(data, k=4 * 3 + 1), progress=False)  # dies while loading step 4
+    state = torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=False)
+    assert state["step"] == 3
+    resumed = train(cfg, dataset=data, progress=False)
+    for (k, a), b in zip(ref.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5), k
+    log = [json.loads(l)["step"] for l in open(tmp_path / "b" / "run" / "log.jsonl")]
+    assert log == list(range(1, 7))
+
+
+def test_resume_refuses_another_configuration(tmp_path):
+    data = TensorDataset(torch.rand(4, 3, SIZE, SIZE), torch.randint(0, 1000, (4,)))
+    train(_cfg(tmp_path, steps=2), dataset=data, progress=False)
+    with pytest.raises(ValueError, match="another configuration"):
+        train(_cfg(tmp_path, steps=4, lr=0.5), dataset=data, progress=False)
