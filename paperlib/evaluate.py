@@ -1,0 +1,358 @@
+"""The paper's tables on real data: localisation (Tables 1, 2) and the saliency metric (Table 3).
+
+Run ``python -m paperlib.evaluate table1 --black-boxes efficientnet_lite0`` (or ``table2``,
+``table3``); each writes ``figures/<table>.json`` and ``figures/<table>.md`` with our number
+beside the paper's, the black box, the data subset, the preset and the hardware.
+
+Protocol (paper, section 5.1): every validation image is resized to the black box's native
+square size ignoring aspect ratio (as the crop in the saliency metric); the mask (or saliency
+map) for the **ground-truth class** is computed there, thresholded (masker: at 0.5; gradient
+maps: at ``alpha`` of their maximum, see :mod:`paperlib.baselines`), turned into the tightest box
+around all pixels above the threshold, and that box is scaled to the original image. The image
+counts as localised when that box has IoU > 0.5 with any ground-truth box.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from . import metrics
+from .paths import FIGURES_DIR
+
+__all__ = [
+    "PAPER",
+    "hardware",
+    "ValBatch",
+    "val_batches",
+    "method_boxes",
+    "localisation",
+    "table1",
+    "table2",
+    "table3",
+    "write_table",
+    "PRESETS",
+    "main",
+]
+
+#: The paper's numbers (Dabkowski & Gal 2017), restated in shared/papers/README.md.
+PAPER: dict[str, dict[str, Any]] = {
+    "table1": {"AlexNet": 39.8, "GoogLeNet": 36.9, "ResNet-50": 36.7},
+    "table2": {
+        "Center box": 46.3, "Grad": 41.7, "Guided backprop": 42.0, "CAM": 48.1, "Excitation backprop": 39.0,
+        "Feedback": 38.7, "Mask (iterative)": 43.1, "Masking model": 36.9,
+    },
+    "table3": {
+        "Ground truth boxes": (0.00, 0.284), "Max box": (59.7, 1.366), "Center box": (46.3, 0.645),
+        "Grad": (41.7, 0.451), "Excitation backprop": (39.0, 0.415), "Masking model": (36.9, 0.318),
+    },
+}
+
+#: Which paper black box each of ours stands in for (Table 1).
+STAND_IN = {"efficientnet_lite0": "AlexNet", "efficientnet_lite1": "GoogLeNet", "efficientnet_lite2": "ResNet-50"}
+
+#: Presets: ``quick`` runs on a 2-core CPU in minutes; ``full`` is the paper's protocol.
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": {"limit": 100, "iterative_limit": 8, "iterations": 100, "batch_size": 25},
+    "full": {"limit": None, "iterative_limit": None, "iterations": 300, "batch_size": 50},
+}
+
+
+def hardware() -> dict[str, Any]:
+    """CPU model, cores, threads, torch version, and the GPU when there is one."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def hardware_line(info: dict[str, Any] | None = None) -> str:
+    info = info or hardware()
+    gpu = f", GPU {info['gpu']}" if "gpu" in info else ", no GPU"
+    return f"{info['cpu']}, {info['cores']} cores, {info['threads']} torch threads, torch {info['torch']}{gpu}"
+
+
+@dataclass
+class ValBatch:
+    """A batch of validation images at the black box's size, with what is needed to score it.
+
+    Attributes:
+        images: (N, 3, S, S) in [0, 1], resized ignoring aspect ratio.
+        originals: list of N original images (3, H_i, W_i).
+        labels: (N,) ground-truth classes.
+        boxes: list of N ground-truth boxes (K_i, 4) in original pixels.
+        sizes: (N, 2) original (W, H).
+    """
+
+    images: torch.Tensor
+    originals: list[torch.Tensor]
+    labels: torch.Tensor
+    boxes: list[torch.Tensor]
+    sizes: torch.Tensor
+
+
+def val_batches(size: int, *, limit: int | None = None, batch_size: int = 50, start: int = 0) -> Iterator[ValBatch]:
+    """Iterate over the ImageNet validation images with boxes (``paperlib.data.ImageNetVal``)."""
+    from .data import ImageNetVal
+
+    ds = ImageNetVal()
+    stop = len(ds) if limit is None else min(len(ds), start + limit)
+    for lo in range(start, stop, batch_size):
+        samples = [ds[i] for i in range(lo, min(lo + batch_size, stop))]
+        originals = [s.image for s in samples]
+        images = torch.stack(
+            [F.interpolate(o[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0] for o in originals]
+        ).clamp(0, 1)
+        yield ValBatch(
+            images=images,
+            originals=originals,
+            labels=torch.tensor([s.label for s in samples]),
+            boxes=[s.boxes for s in samples],
+            sizes=torch.tensor([list(s.size) for s in samples], dtype=torch.float32),
+        )
+
+
+def _to_original(boxes: torch.Tensor, size: int, sizes: torch.Tensor) -> torch.Tensor:
+    return metrics.scale_boxes(boxes, (size, size), sizes)
+
+
+def method_boxes(
+    method: str,
+    batch: ValBatch,
+    black_box: torch.nn.Module,
+    *,
+    masker: torch.nn.Module | None = None,
+    alpha: float = 0.5,
+    iterations: int = 300,
+) -> torch.Tensor:
+    """Predicted boxes (N, 4) in original pixels for one batch.
+
+    Methods: ``"masker"`` (threshold 0.5), ``"center"``, ``"max"``, ``"ground_truth"``,
+    ``"grad"``, ``"guided"``, ``"gradcam"`` (threshold at ``alpha`` of the map's maximum), and
+    ``"mask"`` (Fong & Vedaldi's iterative mask, ``iterations`` steps; salient = 1 - M,
+    thresholded at 0.5).
+    """
+    from . import baselines, iterative
+
+    size = batch.images.shape[-1]
+    if method == "center":
+        return metrics.center_box(batch.sizes)
+    if method == "max":
+        return metrics.max_box(batch.sizes)
+    if method == "ground_truth":
+        return torch.stack([metrics.ground_truth_box([b])[0] for b in batch.boxes])
+    if method == "masker":
+        if masker is None:
+            raise ValueError("method 'masker' needs a masker")
+        with torch.inference_mode():
+            masks = masker(batch.images, batch.labels)
+        return _to_original(metrics.mask_to_box(masks, 0.5), size, batch.sizes)
+    if method in ("grad", "guided", "gradcam"):
+        maps = baselines.saliency_map(method, black_box, batch.images, batch.labels)
+        return _to_original(baselines.threshold_box(maps, alpha), size, batch.sizes)
+    if method == "mask":
+        masks = iterative.optimize_masks(black_box, batch.images, batch.labels, mode="fong", iterations=iterations)
+        return _to_original(metrics.mask_to_box(masks, 0.5), size, batch.sizes)
+    raise ValueError(f"Unknown method {method!r}")
+
+
+def localisation(
+    methods: Sequence[str],
+    black_box: torch.nn.Module,
+    *,
+    masker: torch.nn.Module | None = None,
+    limit: int | None = None,
+    batch_size: int = 50,
+    limits: dict[str, int | None] | None = None,
+    saliency: bool = False,
+    progress: bool = True,
+    **kw: Any,
+) -> dict[str, dict[str, Any]]:
+    """Localisation error (and optionally the saliency metric) of each method on the same images.
+
+    Returns:
+        ``{method: {"error": %, "n": images, "saliency": mean s(a, p) (if asked), "area": mean a,
+        "prob": mean p}}``.
+    """
+    from tqdm.auto import tqdm
+
+    limits = limits or {}
+    size = black_box.input_size
+    n_max = max([limit or 10**9] + [v or 10**9 for v in limits.values()])
+    res: dict[str, dict[str, Any]] = {m: {"correct": 0, "n": 0, "scores": [], "areas": [], "probs": []} for m in methods}
+    total = None if limit is None else limit
+    bar = tqdm(total=total, disable=not progress, desc=f"evaluate {black_box.name}")
+    seen = 0
+    for batch in val_batches(size, limit=None if n_max >= 10**9 else n_max, batch_size=batch_size):
+        for m in methods:
+            cap = limits.get(m, limit)
+            take = len(batch.labels) if cap is None else max(0, min(len(batch.labels), cap - seen))
+            if take == 0:
+                continue
+            sub = ValBatch(batch.images[:take], batch.originals[:take], batch.labels[:take], batch.boxes[:take], batch.sizes[:take])
+            boxes = method_boxes(m, sub, black_box, masker=masker, **kw)
+            ok = metrics.localisation_correct(boxes, sub.boxes)
+            res[m]["correct"] += int(ok.sum())
+            res[m]["n"] += take
+            if saliency:
+                s = metrics.box_saliency_scores(black_box, sub.originals, boxes, sub.labels)
+                res[m]["scores"] += s["score"].tolist()
+                res[m]["areas"] += s["area"].tolist()
+                res[m]["probs"] += s["prob"].tolist()
+        seen += len(batch.labels)
+        bar.update(len(batch.labels))
+        if limit is not None and seen >= n_max:
+            break
+    bar.close()
+    out = {}
+    for m, r in res.items():
+        out[m] = {"error": 100.0 * (1 - r["correct"] / max(r["n"], 1)), "n": r["n"]}
+        if saliency and r["scores"]:
+            out[m].update(
+                saliency=float(torch.tensor(r["scores"]).mean()),
+                area=float(torch.tensor(r["areas"]).mean()),
+                prob=float(torch.tensor(r["probs"]).mean()),
+            )
+    return out
+
+
+def _subset(n: int) -> str:
+    return f"ImageNet val images 1-{n} (shared copy, squashed to the black box's input size)"
+
+
+def table1(black_boxes: Sequence[str], preset: str = "quick", progress: bool = True) -> dict[str, Any]:
+    """Table 1: localisation error of the masking model per black box."""
+    from .checkpoints import load_masker
+    from .classifiers import load_classifier
+
+    p = PRESETS[preset]
+    rows = []
+    for name in black_boxes:
+        bb = load_classifier(name)
+        masker = load_masker(name, black_box=name)
+        r = localisation(["masker", "center"], bb, masker=masker, limit=p["limit"], batch_size=p["batch_size"], progress=progress)
+        stand = STAND_IN.get(name)
+        rows.append(
+            {
+                "black box": name,
+                "paper black box": stand,
+                "ours": round(r["masker"]["error"], 1),
+                "paper": PAPER["table1"].get(stand),
+                "center box (ours)": round(r["center"]["error"], 1),
+                "n": r["masker"]["n"],
+            }
+        )
+    return {"table": "table1", "title": "Table 1: localisation error (%) of the masking model", "rows": rows,
+            "preset": preset, "data": _subset(rows[0]["n"] if rows else 0), "hardware": hardware()}
+
+
+def table2(black_box: str = "efficientnet_lite0", preset: str = "quick", alpha: float = 0.5, progress: bool = True) -> dict[str, Any]:
+    """Table 2: localisation error (%) of box and saliency methods for one black box."""
+    from .checkpoints import load_masker
+    from .classifiers import load_classifier
+
+    p = PRESETS[preset]
+    bb = load_classifier(black_box)
+    masker = load_masker(black_box, black_box=black_box)
+    names = {"center": "Center box", "grad": "Grad", "guided": "Guided backprop", "gradcam": "CAM",
+             "mask": "Mask (iterative)", "masker": "Masking model"}
+    r = localisation(list(names), bb, masker=masker, limit=p["limit"], batch_size=p["batch_size"],
+                     limits={"mask": p["iterative_limit"]}, alpha=alpha, iterations=p["iterations"], progress=progress)
+    rows = [{"method": label, "ours": round(r[m]["error"], 1), "paper": PAPER["table2"][label], "n": r[m]["n"]}
+            for m, label in names.items()]
+    notes = (f"Grad, Guided backprop: threshold at alpha={alpha} of the map's maximum; CAM row: Grad-CAM on the last "
+             f"feature map (equal to CAM for a global-average-pool + linear head); Mask: Fong & Vedaldi's deletion game, "
+             f"{p['iterations']} iterations, on the first {r['mask']['n']} images only (it costs minutes per image on a CPU). "
+             f"The paper's column is for GoogLeNet on the full validation set.")
+    return {"table": "table2", "title": f"Table 2: localisation error (%), black box {black_box}", "rows": rows,
+            "preset": preset, "black_box": black_box, "data": _subset(r["masker"]["n"]), "notes": notes, "hardware": hardware()}
+
+
+def table3(black_box: str = "efficientnet_lite0", preset: str = "quick", alpha: float = 0.5, progress: bool = True) -> dict[str, Any]:
+    """Table 3: localisation error and saliency metric for boxes, Grad and the masking model."""
+    from .checkpoints import load_masker
+    from .classifiers import load_classifier
+
+    p = PRESETS[preset]
+    bb = load_classifier(black_box)
+    masker = load_masker(black_box, black_box=black_box)
+    names = {"ground_truth": "Ground truth boxes", "max": "Max box", "center": "Center box", "grad": "Grad",
+             "masker": "Masking model"}
+    r = localisation(list(names), bb, masker=masker, limit=p["limit"], batch_size=p["batch_size"], saliency=True,
+                     alpha=alpha, progress=progress)
+    rows = []
+    for m, label in names.items():
+        pe, ps = PAPER["table3"][label]
+        rows.append({"method": label, "error (ours)": round(r[m]["error"], 1), "error (paper)": pe,
+                     "saliency (ours)": round(r[m]["saliency"], 3), "saliency (paper)": ps,
+                     "mean area a": round(r[m]["area"], 3), "mean p": round(r[m]["prob"], 3), "n": r[m]["n"]})
+    notes = ("s(a, p) = log(max(a, 0.05)) - log(p), crop resized to the black box's input size ignoring aspect "
+             "ratio; lower is better. Ground-truth row: tightest box around all ground-truth boxes. The paper's "
+             "column is for GoogLeNet on the full validation set; the metric depends on the classifier.")
+    return {"table": "table3", "title": f"Table 3: localisation error (%) and saliency metric, black box {black_box}",
+            "rows": rows, "preset": preset, "black_box": black_box, "data": _subset(r["masker"]["n"]), "notes": notes,
+            "hardware": hardware()}
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    """Render a table result as Markdown, with its provenance."""
+    rows = result["rows"]
+    cols = list(rows[0])
+    lines = [f"### {result['title']}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join("" if r[c] is None else str(r[c]) for c in cols) + " |")
+    lines += ["", f"Preset `{result['preset']}`; data: {result['data']}; hardware: {hardware_line(result['hardware'])}."]
+    if result.get("notes"):
+        lines += ["", result["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(result: dict[str, Any], folder: Path = FIGURES_DIR) -> Path:
+    """Write ``<folder>/<table>.json`` and ``.md``; returns the Markdown path."""
+    from .checkpoints import atomic_write_text
+
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(json.dumps(result, indent=2), folder / f"{result['table']}.json")
+    return atomic_write_text(to_markdown(result), folder / f"{result['table']}.md")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m paperlib.evaluate {table1,table2,table3} [--black-boxes ...] [--preset quick|full]``."""
+    ap = argparse.ArgumentParser(prog="python -m paperlib.evaluate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("table", choices=["table1", "table2", "table3"])
+    ap.add_argument("--black-boxes", nargs="+", default=["efficientnet_lite0"])
+    ap.add_argument("--preset", choices=list(PRESETS), default="quick")
+    ap.add_argument("--alpha", type=float, default=0.5, help="threshold of gradient maps, as a fraction of their max")
+    ap.add_argument("--out", type=Path, default=FIGURES_DIR)
+    a = ap.parse_args(argv)
+    t0 = time.time()
+    if a.table == "table1":
+        res = table1(a.black_boxes, a.preset)
+    elif a.table == "table2":
+        res = table2(a.black_boxes[0], a.preset, a.alpha)
+    else:
+        res = table3(a.black_boxes[0], a.preset, a.alpha)
+    res["seconds"] = round(time.time() - t0, 1)
+    path = write_table(res, a.out)
+    print(path.read_text())
+
+
+if __name__ == "__main__":
+    main()
