@@ -104,6 +104,7 @@ def masker_from_checkpoint(ckpt: dict, *, black_box: str | None = None):
             f"(paperlib.load_masker({black_box!r})) or train one with `python -m paperlib.train --black-box {black_box}`."
         )
     kwargs = {k: cfg[k] for k in ("widths", "blocks", "mask_stride")}
+    kwargs["output_gate"] = cfg.get("output_gate", False)
     if "encoder_widths" in cfg:
         kwargs["encoder_widths"] = cfg["encoder_widths"]
     masker = build_masker(cfg["black_box"], encoder=cfg["encoder"], **kwargs)

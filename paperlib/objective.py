@@ -6,7 +6,7 @@ softmax probability of class c:
     Phi(X, M) = X * M + A * (1 - M)                                   (evidence removal)
     TV(M)     = mean_ij (M_ij - M_i,j+1)^2 + mean_ij (M_ij - M_i+1,j)^2
     AV(M)     = mean_ij (M_ij + eps)^p                                  (p = 1, eps = 0: the paper)
-    L(M)      = l1 TV(M) + l2 AV(M) - log f_c(Phi(X, M)) + l3 f_c(Phi(X, 1 - M))^l4      (eq. 4)
+    L(M)      = l1 TV(M) + l2 AV(M) - l0 log f_c(Phi(X, M)) + l3 f_c(Phi(X, 1 - M))^l4   (eq. 4, l0 = 1)
 
 The alternative image ``A`` is drawn anew at every call: with probability 0.5 a
 strongly blurred copy of X (Gaussian, sigma = 10 px at 224 px, scaled with the
@@ -58,6 +58,7 @@ class ObjectiveConfig:
     """Weights of the objective (eq. 4) and the choices the paper leaves open.
 
     Attributes:
+        l0: Weight of the preserver term -log f_c(Phi(X, M)) (paper: 1; official code: 0.3).
         l1: TV weight (paper: 10).
         l2: Area weight (paper: 1e-3; project default 2, see the module docstring).
         l3: Weight of the destroyer term f_c(Phi(X, 1-M))^l4 (paper: 5).
@@ -72,6 +73,7 @@ class ObjectiveConfig:
             should be high for a real class and low for a fake one (0 = off, as in eq. 4).
     """
 
+    l0: float = 1.0
     l1: float = 10.0
     l2: float = 2.0
     l3: float = 5.0
@@ -88,6 +90,14 @@ class ObjectiveConfig:
     def paper(cls, **overrides: Any) -> "ObjectiveConfig":
         """The paper's eq. 4 as printed: l1=10, l2=1e-3, l3=5, l4=0.3, AV = mean(M)."""
         return replace(cls(l2=1e-3, area_power=1.0, area_eps=0.0), **overrides)
+
+    @classmethod
+    def official(cls, **overrides: Any) -> "ObjectiveConfig":
+        """The weights of the authors' public code: hinge (Carlini-Wagner, kappa 1) losses, preserver 0.3,
+        destroyer 1, area 8 * mean((M + 5e-4)^0.3), smoothness 0.5."""
+        return replace(
+            cls(l0=0.3, l1=0.5, l2=8.0, l3=1.0, l4=1.0, area_power=0.3, area_eps=5e-4, classification="hinge"), **overrides
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -323,7 +333,7 @@ def saliency_objective(
     realf = is_real.to(images.dtype)
     total = (
         config.l2 * av
-        + realf * (config.l1 * tv + preserve + config.l3 * destroy)
+        + realf * (config.l1 * tv + config.l0 * preserve + config.l3 * destroy)
         + config.selector_weight * sel
     )
     return {

@@ -57,6 +57,7 @@ class TrainConfig:
         fake_prob: Probability of a fake label (paper: 0.3).
         encoder: Encoder name (default: the black box's backbone, or ResNet-50).
         widths, blocks, mask_stride: Decoder shape (paper: 768/384/192, 3, 4).
+        output_gate: Multiply the mask by the feature-filter gate (see :class:`~paperlib.masker.Masker`).
         init_embedding: Start the class embedding from the black box's final layer when the encoder
             features are the ones that layer reads.
         gate_lr_mult: Learning-rate multiplier of the feature filter's shared scale and offset.
@@ -79,6 +80,7 @@ class TrainConfig:
     widths: list[int] | None = None
     blocks: int | None = None
     mask_stride: int | None = None
+    output_gate: bool = False
     init_embedding: bool = True
     gate_lr_mult: float = 30.0
     objective: dict[str, Any] = field(default_factory=dict)
@@ -145,7 +147,7 @@ def _default_dataset(cfg: TrainConfig) -> Dataset:
 def _build(cfg: TrainConfig) -> tuple[Masker, torch.nn.Module]:
     black_box = load_classifier(cfg.black_box)
     kw: dict[str, Any] = {}
-    for k in ("widths", "blocks", "mask_stride"):
+    for k in ("widths", "blocks", "mask_stride", "output_gate"):
         if getattr(cfg, k) is not None:
             kw[k] = getattr(cfg, k)
     masker = build_masker(cfg.black_box, encoder=cfg.encoder, **kw)
@@ -298,12 +300,14 @@ def _parse(argv: Sequence[str] | None) -> TrainConfig:
             p.add_argument(name, type=typ, default=default)
     for f in fields(ObjectiveConfig):
         p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=None, help=f"objective: {f.name}")
-    p.add_argument("--paper-objective", action="store_true", help="start from ObjectiveConfig.paper() (l2=1e-3, AV=mean(M))")
+    p.add_argument("--preset-objective", choices=["default", "paper", "official"], default="default",
+                   help="start from ObjectiveConfig(), .paper() (eq. 4 as printed) or .official() (the authors' code)")
     args = vars(p.parse_args(argv))
     obj_names = {f.name for f in fields(ObjectiveConfig)}
     objective = {k: v for k, v in args.items() if k in obj_names and v is not None}
-    if args.pop("paper_objective"):
-        objective = {**{k: v for k, v in ObjectiveConfig.paper().to_dict().items()}, **objective}
+    preset = args.pop("preset_objective")
+    if preset != "default":
+        objective = {**getattr(ObjectiveConfig, preset)().to_dict(), **objective}
     cfg_kw = {k: v for k, v in args.items() if k not in obj_names}
     return TrainConfig(**cfg_kw, objective=objective)
 

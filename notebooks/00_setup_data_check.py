@@ -1,0 +1,78 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 00 · Setup and data check
+#
+# What this notebook does: lists the data sets and black boxes that `paperlib` finds on this
+# machine, shows a few ImageNet validation images with their ground-truth boxes, and checks that
+# the default black box (EfficientNet-Lite0) recognises them. Every later notebook relies on this.
+#
+# Data are found through one setting: the data root `$PAPERLIB_DATA` (the Makefile's `DATA=`),
+# `data/` by default.
+
+# %% tags=["parameters"]
+preset = "quick"  # "quick" (CPU, CI) or "full" (paper scale)
+
+# %%
+import torch
+
+import paperlib
+from paperlib import data, paths, viz
+from paperlib.classes import imagenet_classes
+
+settings = {"quick": {"n_show": 6, "n_check": 50}, "full": {"n_show": 12, "n_check": 500}}[preset]
+print("data root:", paths.data_root())
+found = data.available_data()
+for name, info in found.items():
+    print(f"{name:28s} {'found' if info['found'] else 'MISSING':8s} {info.get('count')!s:>6} {info['path']}")
+
+# %%
+print("black boxes:", paperlib.available_classifiers())
+print("shipped maskers:", paperlib.shipped_maskers())
+
+# %% [markdown]
+# ## A few validation images with their ground-truth boxes
+
+# %%
+import matplotlib.pyplot as plt
+
+val = data.ImageNetVal(limit=settings["n_check"])
+names = imagenet_classes()
+fig, axes = plt.subplots(1, settings["n_show"], figsize=(2.6 * settings["n_show"], 2.6))
+for ax, i in zip(axes, range(settings["n_show"])):
+    s = val[i]
+    ax.imshow(viz.to_numpy_image(s.image))
+    for b in s.boxes:
+        viz.draw_box(ax, b)
+    ax.set_title(names.name(s.label)[:22], fontsize=8)
+    ax.axis("off")
+viz.save_figure(fig, "00_data_check", pdf=False)
+
+# %% [markdown]
+# ## The default black box recognises them
+
+# %%
+from torch.nn.functional import interpolate
+
+bb = paperlib.load_classifier("efficientnet_lite0")
+correct = 0
+for i in range(len(val)):
+    s = val[i]
+    x = interpolate(s.image[None], size=(224, 224), mode="bilinear", antialias=True).clamp(0, 1)
+    correct += int(bb.predict(x, k=1)[1][0, 0] == s.label)
+top1 = correct / len(val)
+print(f"EfficientNet-Lite0 top-1 on validation images 1-{len(val)} (squashed to 224 px): {100 * top1:.1f} %")
+assert len(val) == settings["n_check"]
+assert top1 > 0.6, "the black box should recognise most images; check the data root"
+
+# %% [markdown]
+# **Result.** The data and the offline black boxes are in place; the top-1 accuracy above is the
+# black box's own, measured here on the images every later table uses.
