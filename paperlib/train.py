@@ -38,7 +38,7 @@ from .classifiers import load_classifier
 from .masker import Masker, build_masker
 from .objective import ObjectiveConfig, SaliencyLoss
 
-__all__ = ["TrainConfig", "train", "ResumableSampler", "draw_fake_labels", "main"]
+__all__ = ["TrainConfig", "train", "ResumableSampler", "draw_fake_labels", "truncate_log", "main"]
 
 
 @dataclass
@@ -130,6 +130,16 @@ def draw_fake_labels(labels: torch.Tensor, num_classes: int, prob: float, genera
     return classes, ~fake
 
 
+def truncate_log(path: Path, step: int) -> None:
+    """Drop log records after ``step`` (steps done after the last checkpoint of a killed run)."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    from .checkpoints import atomic_write_text
+
+    atomic_write_text("".join(line + "\n" for line in keep), path)
+
+
 def _default_dataset(cfg: TrainConfig) -> Dataset:
     from torchvision import transforms as T
 
@@ -198,7 +208,7 @@ def train(cfg: TrainConfig, *, dataset: Dataset | None = None, progress: bool = 
         state = torch.load(last, map_location="cpu", weights_only=False)
         saved = dict(state["train_config"])
         mine = asdict(cfg)
-        diff = {k: (saved.get(k), mine[k]) for k in mine if k not in ("steps", "workers", "threads") and saved.get(k) != mine[k]}
+        diff = {k: (saved.get(k), mine[k]) for k in mine if k not in ("out", "steps", "workers", "threads") and saved.get(k) != mine[k]}
         if diff:
             raise ValueError(
                 f"{last} belongs to a run with another configuration {diff}: use another --out, or delete it to start over."
@@ -210,6 +220,7 @@ def train(cfg: TrainConfig, *, dataset: Dataset | None = None, progress: bool = 
         gen.set_state(state["generator"])
         torch.set_rng_state(state["rng"]["torch"])
         random.setstate(state["rng"]["python"])
+        truncate_log(out / "log.jsonl", step)
         print(f"Resuming {out} at step {step}.", file=sys.stderr)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 

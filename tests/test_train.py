@@ -126,6 +126,25 @@ def test_interrupt_and_resume_continue_the_same_run(tmp_path):
     assert log == list(range(1, 7))
 
 
+def test_kill_between_checkpoints_loses_only_those_steps(tmp_path):
+    """A run killed after step 3 (checkpoint at step 2) resumes at 2 and its log has no duplicate steps."""
+    from paperlib.train import truncate_log
+
+    torch.manual_seed(0)
+    data = TensorDataset(torch.rand(12, 3, SIZE, SIZE), torch.randint(0, 1000, (12,)))
+    ref = train(_cfg(tmp_path / "a"), dataset=data, progress=False)
+    cfg = _cfg(tmp_path / "b")
+    train(TrainConfig(**{**cfg.__dict__, "steps": 2}), dataset=data, progress=False)  # checkpoint at 2
+    log = tmp_path / "b" / "run" / "log.jsonl"
+    with open(log, "a") as fh:  # step 3 ran, then the process was killed before its checkpoint
+        fh.write(json.dumps({"step": 3, "loss": 0.0}) + "\n")
+    resumed = train(cfg, dataset=data, progress=False)
+    assert [json.loads(l)["step"] for l in open(log)] == list(range(1, 7))
+    assert resumed is not None and ref is not None
+    truncate_log(log, 4)
+    assert [json.loads(l)["step"] for l in open(log)] == [1, 2, 3, 4]
+
+
 def test_resume_refuses_another_configuration(tmp_path):
     data = TensorDataset(torch.rand(4, 3, SIZE, SIZE), torch.randint(0, 1000, (4,)))
     train(_cfg(tmp_path, steps=2), dataset=data, progress=False)

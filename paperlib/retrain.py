@@ -1,0 +1,125 @@
+"""Ship trained maskers, and retrain every shipped masker from scratch (``make train``).
+
+Each shipped masker ``paperlib/checkpoints/<name>.pt`` has beside it ``<name>.json`` with the exact
+training arguments, the command line, the training time and hardware, and ``<name>.log.jsonl``
+with every step's terms. ``python -m paperlib.retrain`` runs those commands again (into
+``runs/retrain/<name>``), reports how long each took, and with ``--ship`` replaces the shipped
+files with the new ones.
+
+``python -m paperlib.retrain --export runs/efficientnet_lite0 --name efficientnet_lite0`` turns
+a finished training run into shipped files (fp16 weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .checkpoints import atomic_write_text, load_masker, save_masker
+from .evaluate import hardware
+from .paths import CHECKPOINT_DIR, REPO_ROOT
+
+__all__ = ["export_run", "command_for", "retrain", "main"]
+
+
+def command_for(train_args: Sequence[str]) -> str:
+    """The shell command that trains with these arguments."""
+    return "python -m paperlib.train " + " ".join(shlex.quote(a) for a in train_args)
+
+
+def _train_seconds(log: Sequence[dict]) -> float:
+    """Wall time of a run from its log; the clock restarts at 0 whenever a run resumes."""
+    total, prev = 0.0, 0.0
+    for r in log:
+        total += r["time"] - prev if r["time"] >= prev else r["time"]
+        prev = r["time"]
+    return total
+
+
+def export_run(run: Path, name: str, train_args: Sequence[str], *, dest: Path = CHECKPOINT_DIR, half: bool = True) -> Path:
+    """Copy a finished run into shipped files: ``<name>.pt`` (fp16), ``.json``, ``.log.jsonl``.
+
+    Args:
+        run: The run folder (holds ``masker.pt``, ``log.jsonl``, ``config.json``).
+        name: Shipped name (the black box's name, as ``load_masker`` expects).
+        train_args: The ``paperlib.train`` arguments that made it (recorded verbatim).
+    """
+    run = Path(run)
+    masker = load_masker(run / "masker.pt")
+    log_lines = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines() if l.strip()]
+    by_step = {r["step"]: r for r in log_lines}  # a resumed run may repeat steps after a kill: keep the last
+    log_lines = [by_step[s] for s in sorted(by_step)]
+    tail = log_lines[-50:]
+    mean = lambda k: sum(r[k] for r in tail if r.get(k) == r.get(k)) / max(1, sum(1 for r in tail if r.get(k) == r.get(k)))
+    info = {
+        "name": name,
+        "black_box": masker.config["black_box"],
+        "command": command_for(train_args),
+        "train_args": list(train_args),
+        "train_config": json.loads((run / "config.json").read_text()),
+        "masker_config": masker.config,
+        "steps": log_lines[-1]["step"] if log_lines else 0,
+        "train_seconds": round(_train_seconds(log_lines), 1),
+        "last50": {k: round(mean(k), 4) for k in ("loss", "preserve", "destroy", "tv", "p_preserve", "p_destroy", "area_real", "area_fake")},
+        "hardware": hardware(),
+        "weights": "fp16" if half else "fp32",
+        "data": "ImageNet train sample (3035 labelled images, all 1000 classes), ImageFolder under $PAPERLIB_DATA/imagenet/train-sample",
+    }
+    dest.mkdir(parents=True, exist_ok=True)
+    save_masker(masker, dest / f"{name}.pt", half=half, meta={"steps": info["steps"]})
+    atomic_write_text("".join(json.dumps(r) + "\n" for r in log_lines), dest / f"{name}.log.jsonl")
+    atomic_write_text(json.dumps(info, indent=2) + "\n", dest / f"{name}.json")
+    return dest / f"{name}.pt"
+
+
+def retrain(names: Sequence[str] | None = None, *, ship: bool = False, out: Path = REPO_ROOT / "runs" / "retrain") -> dict[str, float]:
+    """Retrain shipped maskers with their recorded arguments; returns seconds per masker."""
+    from .train import _parse, train
+
+    infos = {p.stem: json.loads(p.read_text()) for p in sorted(CHECKPOINT_DIR.glob("*.json"))}
+    names = list(names or infos)
+    times = {}
+    for name in names:
+        if name not in infos:
+            raise SystemExit(f"No shipped masker {name!r}; shipped: {', '.join(infos)}")
+        args = list(infos[name]["train_args"])
+        i = args.index("--out")
+        args[i + 1] = str(out / name)
+        print(f">>> {name}: {command_for(args)}", flush=True)
+        t0 = time.time()
+        train(_parse(args))
+        times[name] = time.time() - t0
+        print(f"<<< {name}: {times[name] / 60:.1f} min", flush=True)
+        if ship:
+            export_run(out / name, name, infos[name]["train_args"])
+    for name, secs in times.items():
+        print(f"{name}: {secs / 60:.1f} min on {hardware()['cpu']}")
+    return times
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m paperlib.retrain", description=__doc__.split("\n\n")[0])
+    ap.add_argument("names", nargs="*", help="shipped maskers to retrain (default: all)")
+    ap.add_argument("--ship", action="store_true", help="replace the shipped files with the retrained ones")
+    ap.add_argument("--export", type=Path, help="a finished run folder to ship")
+    ap.add_argument("--name", help="shipped name for --export")
+    ap.add_argument("--args", help="the paperlib.train arguments that made the --export run (one string)")
+    a = ap.parse_args(argv)
+    if a.export:
+        if not a.name or a.args is None:
+            ap.error("--export needs --name and --args")
+        print(export_run(a.export, a.name, shlex.split(a.args)))
+        return
+    retrain(a.names, ship=a.ship)
+
+
+if __name__ == "__main__":
+    main()

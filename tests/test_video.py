@@ -1,0 +1,104 @@
+"""Tests of paperlib.video on tiny synthetic clips (no camera, no video codec needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from paperlib import video
+from paperlib.errors import DataNotFoundError, InputError
+from paperlib.masker import build_masker
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def tiny_masker():
+    torch.manual_seed(0)
+    return build_masker("efficientnet_lite0", widths=[16, 8, 8], blocks=1).eval()
+
+
+def _image(h: int = 48, w: int = 80) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(3, h, w, generator=g)
+
+
+def test_pan_zoom_frames_shape_range_and_motion():
+    clip = video.pan_zoom_frames(_image(), n_frames=6, out_size=32, zoom=(1.0, 1.5))
+    assert clip.shape == (6, 3, 32, 32)
+    assert float(clip.min()) >= 0.0 and float(clip.max()) <= 1.0
+    assert not torch.allclose(clip[0], clip[-1])  # it moves
+    assert video.pan_zoom_frames(_image(), n_frames=1, out_size=16).shape == (1, 3, 16, 16)
+    with pytest.raises(InputError):
+        video.pan_zoom_frames(_image(), zoom=(0.5, 1.0))
+
+
+def test_annotate_returns_frame_sized_image():
+    frame = _image(40, 60)
+    mask = torch.zeros(1, 10, 15)
+    mask[:, 3:7, 5:10] = 1.0
+    im = video.annotate(frame, mask, "tabby cat", 123.4)
+    assert isinstance(im, Image.Image) and im.size == (60, 40) and im.mode == "RGB"
+    plain = video.annotate(frame, torch.zeros(40, 60), "", None)  # empty mask, no text: the frame itself
+    expected = np.round(frame.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    assert np.abs(np.asarray(plain).astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_explain_frames_batches_and_keeps_order(tiny_masker):
+    frames = [torch.full((3, 32, 32), i / 10) for i in range(5)] + [torch.rand(3, 40, 48)]
+    stats: dict = {}
+    out = list(video.explain_frames(tiny_masker, frames, 3, batch_size=2, progress=False, stats=stats))
+    assert len(out) == 6 and stats["frames"] == 6 and stats["seconds"] > 0
+    for (f, m), orig in zip(out, frames):
+        assert f is orig and m.shape == (1, *orig.shape[-2:])
+        assert float(m.min()) >= 0 and float(m.max()) <= 1
+    resized = list(video.explain_frames(tiny_masker, frames[:2], [1, 2], size=64, progress=False))
+    assert resized[0][1].shape == (1, 32, 32)
+
+
+def test_run_video_writes_gif(tmp_path, tiny_masker):
+    clip = video.pan_zoom_frames(_image(), n_frames=5, out_size=64)
+    res = video.run_video(tiny_masker, clip, tmp_path / "clip.gif", fps=10, batch_size=4, progress=False)
+    assert res["frames"] == 5 and res["masks_per_s"] > 0 and res["class"]
+    assert 0 <= res["class_index"] < 1000 and res["top1_probability"] is not None
+    with Image.open(res["path"]) as im:
+        assert im.n_frames == 5 and im.size == (64, 64)
+        assert im.info["duration"] == 100
+
+
+def test_write_video_falls_back_to_gif(tmp_path):
+    images = [Image.new("RGB", (16, 16), (i * 40, 0, 0)) for i in range(3)]
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        with pytest.warns(UserWarning, match="GIF instead"):
+            path = video.write_video(images, tmp_path / "clip.mp4", fps=5)
+        assert path.suffix == ".gif"
+        with Image.open(path) as im:
+            assert im.n_frames == 3
+
+
+def test_read_frames_folder_and_gif(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in (2, 0, 1):  # written out of order: read back in name order
+        Image.new("RGB", (20, 12), (i * 100, 0, 0)).save(folder / f"f{i:03d}.png")
+    (folder / "notes.txt").write_text("not a frame")
+    frames = video.read_frames(folder)
+    assert len(frames) == 3 and frames[0].shape == (3, 12, 20)
+    assert [round(float(f[0, 0, 0]) * 255) for f in frames] == [0, 100, 200]
+    gif = video.write_gif([Image.new("RGB", (8, 8), (0, i * 80, 0)) for i in range(4)], tmp_path / "a.gif", fps=12)
+    assert len(video.read_frames(gif)) == 4
+    with pytest.raises(DataNotFoundError):
+        video.read_frames(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataNotFoundError):
+        video.read_frames(tmp_path / "empty")
