@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from paperlib.classifiers import check_classes, module_device
 from paperlib.errors import InputError
 from paperlib.metrics import GtBoxes, Size, localisation_error, mask_to_box, scale_boxes
 
@@ -94,26 +95,8 @@ def _check_images(images: Tensor) -> Tensor:
     return images
 
 
-def _check_classes(classes: Union[Tensor, Sequence[int], int], n: int, device: torch.device) -> Tensor:
-    if isinstance(classes, int):
-        return torch.full((n,), classes, dtype=torch.long, device=device)
-    cls = torch.as_tensor(classes)
-    if cls.is_floating_point() or cls.dtype == torch.bool:
-        raise InputError(f"classes must be integer class indices, got dtype {cls.dtype}")
-    cls = cls.reshape(-1)
-    if cls.numel() == 1 and n != 1:
-        cls = cls.expand(n)
-    if cls.numel() != n:
-        raise InputError(f"got {n} images but {cls.numel()} classes")
-    if (cls < 0).any():
-        raise InputError(f"classes must be non-negative, got {cls.tolist()}")
-    return cls.long().to(device)
 
 
-def _device_of(model: nn.Module, default: torch.device) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return default
 
 
 @contextlib.contextmanager
@@ -153,9 +136,9 @@ def _prepare(model: nn.Module, images: Tensor, classes) -> Tuple[Tensor, Tensor]
     if not isinstance(model, nn.Module):
         raise InputError(f"model must be an nn.Module, got {type(model).__name__}")
     images = _check_images(images)
-    device = _device_of(model, images.device)
+    device = module_device(model, images.device)
     x = images.detach().to(device).clone()
-    return x, _check_classes(classes, x.shape[0], device)
+    return x, check_classes(classes, x.shape[0], device)
 
 
 @contextlib.contextmanager

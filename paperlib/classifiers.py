@@ -45,6 +45,8 @@ __all__ = [
     "classifier_spec",
     "load_classifier",
     "check_images",
+    "check_classes",
+    "module_device",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
 ]
@@ -89,6 +91,52 @@ def check_images(images: torch.Tensor, name: str = "images", *, check_range: boo
                 f"{name} must hold values in [0, 1], got [{lo:.3g}, {hi:.3g}]. paperlib's black boxes "
                 f"normalise on their own: pass unnormalised RGB (e.g. torchvision's ToTensor output)."
             )
+
+
+def check_classes(classes, n: int, device: torch.device | str = "cpu", num_classes: int | None = None) -> torch.Tensor:
+    """Return class indices as a LongTensor (n,) on ``device``; one int (or one class) applies to all.
+
+    Args:
+        classes: An int, a sequence of ints, or an integer tensor of shape (n,) or (1,).
+        n: Number of images.
+        device: Where the result goes.
+        num_classes: If given, every index must lie in [0, num_classes).
+
+    Raises:
+        InputError: Floats, bools, wrong count or rank, negative or too large indices.
+    """
+    if isinstance(classes, bool):
+        raise InputError("classes must be integer class indices, got a bool.")
+    if isinstance(classes, int):
+        cls = torch.tensor([classes])
+    else:
+        try:
+            cls = torch.as_tensor(classes)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise InputError(f"classes must be integer class indices, got {type(classes).__name__}.") from exc
+    if cls.is_floating_point() or cls.is_complex() or cls.dtype == torch.bool:
+        raise InputError(f"classes must be integer class indices (a LongTensor), got dtype {cls.dtype}.")
+    if cls.ndim > 1:
+        raise InputError(f"classes must have shape (N,), got {tuple(cls.shape)}.")
+    cls = cls.reshape(-1)
+    if cls.numel() == 1 and n != 1:
+        cls = cls.expand(n)
+    if cls.numel() != n:
+        raise InputError(f"Got {n} images but {cls.numel()} classes; pass one class per image or a single int.")
+    if n and bool((cls < 0).any()):
+        raise InputError(f"classes must be non-negative, got {cls.tolist()[:8]}.")
+    if num_classes is not None and n and int(cls.max()) >= num_classes:
+        raise InputError(f"Class indices must lie in [0, {num_classes}), got {cls.tolist()[:8]}.")
+    return cls.to(device=device, dtype=torch.long)
+
+
+def module_device(module: nn.Module, default: torch.device | str = "cpu") -> torch.device:
+    """The device of a module's first parameter (or buffer), else ``default``."""
+    for t in module.parameters():
+        return t.device
+    for t in module.buffers():
+        return t.device
+    return torch.device(default)
 
 
 class BlackBox(nn.Module):

@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .classifiers import check_images
+from .classifiers import check_classes, check_images, module_device
 from .errors import InputError
 from .objective import (
     ObjectiveConfig,
@@ -109,37 +109,8 @@ def _check_black_box(black_box: nn.Module) -> None:
         )
 
 
-def _device_of(module: nn.Module, default: torch.device) -> torch.device:
-    for t in module.parameters():
-        return t.device
-    for t in module.buffers():
-        return t.device
-    return default
 
 
-def _check_classes(classes: ClassesLike, n: int, device: torch.device) -> torch.Tensor:
-    """Return classes as a LongTensor (N,) on ``device``; an int (or one class) applies to all."""
-    if isinstance(classes, bool):
-        raise InputError("classes must be integer class indices, got a bool.")
-    if isinstance(classes, int):
-        cls = torch.tensor([classes])
-    else:
-        try:
-            cls = torch.as_tensor(classes)
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise InputError(f"classes must be integer class indices, got {type(classes).__name__}.") from exc
-    if cls.is_floating_point() or cls.is_complex() or cls.dtype == torch.bool:
-        raise InputError(f"classes must be integer class indices (a LongTensor), got dtype {cls.dtype}.")
-    if cls.ndim > 1:
-        raise InputError(f"classes must have shape (N,), got {tuple(cls.shape)}.")
-    cls = cls.reshape(-1)
-    if cls.numel() == 1 and n != 1:
-        cls = cls.expand(n)
-    if cls.numel() != n:
-        raise InputError(f"Got {n} images but {cls.numel()} classes; pass one class per image or a single int.")
-    if n and bool((cls < 0).any()):
-        raise InputError(f"classes must be non-negative, got {cls.tolist()}.")
-    return cls.to(device=device, dtype=torch.long)
 
 
 def _prepare(
@@ -150,9 +121,9 @@ def _prepare(
     check_images(images)
     if len(images) == 0:
         raise InputError("images is an empty batch (N = 0); pass at least one image.")
-    device = _device_of(black_box, images.device)
+    device = module_device(black_box, images.device)
     x = images.detach().to(device)
-    return x, _check_classes(classes, len(x), device), images.device
+    return x, check_classes(classes, len(x), device), images.device
 
 
 def _check_num_classes(logits: torch.Tensor, classes: torch.Tensor) -> None:

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .classifiers import check_images
+from .classifiers import check_classes, check_images
 from .encoders import Encoder, build_encoder
 from .errors import InputError
 
@@ -210,15 +210,8 @@ class Masker(nn.Module):
 
     def resolve_classes(self, classes: Any, n: int, device: torch.device) -> torch.Tensor:
         """Turn an int, a class name, or a sequence / tensor of them into a LongTensor (n,)."""
-        if isinstance(classes, torch.Tensor) and classes.dtype in (torch.int64, torch.int32, torch.int16, torch.uint8):
-            idx = classes.long().reshape(-1)
-            if idx.numel() == 1 and n != 1:
-                idx = idx.expand(n)
-            if idx.numel() != n:
-                raise InputError(f"Got {idx.numel()} classes for {n} images.")
-            if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.num_classes):
-                raise InputError(f"Class indices must lie in [0, {self.num_classes}), got {idx.tolist()[:8]}...")
-            return idx.to(device)
+        if isinstance(classes, torch.Tensor) or isinstance(classes, int) and not isinstance(classes, bool):
+            return check_classes(classes, n, device, num_classes=self.num_classes)
         from .classes import class_index
 
         return class_index(self.dataset).resolve(classes, n).to(device)

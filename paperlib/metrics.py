@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from paperlib.classifiers import module_device
 from paperlib.errors import InputError
 
 __all__ = [
@@ -515,12 +516,6 @@ def _crop_box(img: Tensor, box: Tensor) -> Tuple[Tensor, float]:
     return crop, (x1 - x0 + 1) * (y1 - y0 + 1) / float(h * w)
 
 
-def _model_device(model: nn.Module, default: torch.device) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    for b in model.buffers():
-        return b.device
-    return default
 
 
 def box_saliency_scores(
@@ -592,7 +587,7 @@ def box_saliency_scores(
     if len(size) != 2:
         raise InputError(f"input_size must be an int or (h, w), got {input_size}")
 
-    device = _model_device(classifier, imgs[0].device if n else torch.device("cpu"))
+    device = module_device(classifier, imgs[0].device if n else torch.device("cpu"))
     areas = torch.empty(n, dtype=torch.float64)
     probs = torch.empty(n, dtype=torch.float64)
     was_training = classifier.training
