@@ -44,13 +44,16 @@ def _train_seconds(log: Sequence[dict]) -> float:
     return total
 
 
-def export_run(run: Path, name: str, train_args: Sequence[str], *, dest: Path = CHECKPOINT_DIR, half: bool = True) -> Path:
+def export_run(
+    run: Path, name: str, train_args: Sequence[str], *, dest: Path = CHECKPOINT_DIR, half: bool = True, notes: str = ""
+) -> Path:
     """Copy a finished run into shipped files: ``<name>.pt`` (fp16), ``.json``, ``.log.jsonl``.
 
     Args:
         run: The run folder (holds ``masker.pt``, ``log.jsonl``, ``config.json``).
         name: Shipped name (the black box's name, as ``load_masker`` expects).
         train_args: The ``paperlib.train`` arguments that made it (recorded verbatim).
+        notes: Anything else a reader must know about how the run went (restarts, changes).
     """
     run = Path(run)
     masker = load_masker(run / "masker.pt")
@@ -71,6 +74,7 @@ def export_run(run: Path, name: str, train_args: Sequence[str], *, dest: Path = 
         "last50": {k: round(mean(k), 4) for k in ("loss", "preserve", "destroy", "tv", "p_preserve", "p_destroy", "area_real", "area_fake")},
         "hardware": hardware(),
         "weights": "fp16" if half else "fp32",
+        "notes": notes,
         "data": "ImageNet train sample (3035 labelled images, all 1000 classes), ImageFolder under $PAPERLIB_DATA/imagenet/train-sample",
     }
     dest.mkdir(parents=True, exist_ok=True)
@@ -112,11 +116,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--export", type=Path, help="a finished run folder to ship")
     ap.add_argument("--name", help="shipped name for --export")
     ap.add_argument("--args", help="the paperlib.train arguments that made the --export run (one string)")
+    ap.add_argument("--notes", default="", help="free text recorded with the export")
     a = ap.parse_args(argv)
     if a.export:
         if not a.name or a.args is None:
             ap.error("--export needs --name and --args")
-        print(export_run(a.export, a.name, shlex.split(a.args)))
+        print(export_run(a.export, a.name, shlex.split(a.args), notes=a.notes))
         return
     retrain(a.names, ship=a.ship)
 

@@ -150,3 +150,22 @@ def test_resume_refuses_another_configuration(tmp_path):
     train(_cfg(tmp_path, steps=2), dataset=data, progress=False)
     with pytest.raises(ValueError, match="another configuration"):
         train(_cfg(tmp_path, steps=4, lr=0.5), dataset=data, progress=False)
+
+
+def test_export_ships_a_loadable_fp16_masker_with_its_command_and_log(tmp_path):
+    from paperlib.checkpoints import load_masker
+    from paperlib.retrain import export_run
+
+    data = TensorDataset(torch.rand(4, 3, SIZE, SIZE), torch.randint(0, 1000, (4,)))
+    cfg = _cfg(tmp_path, steps=2)
+    trained = train(cfg, dataset=data, progress=False)
+    args = ["--black-box", "efficientnet_lite0", "--out", cfg.out, "--steps", "2"]
+    pt = export_run(tmp_path / "run", "efficientnet_lite0", args, dest=tmp_path / "ship", notes="test")
+    info = json.loads((tmp_path / "ship" / "efficientnet_lite0.json").read_text())
+    assert info["command"].startswith("python -m paperlib.train --black-box efficientnet_lite0")
+    assert info["steps"] == 2 and info["weights"] == "fp16" and info["notes"] == "test"
+    assert len((tmp_path / "ship" / "efficientnet_lite0.log.jsonl").read_text().splitlines()) == 2
+    shipped = load_masker(pt, black_box="efficientnet_lite0")
+    x = torch.rand(1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        assert torch.allclose(shipped(x, 5), trained(x, 5), atol=2e-2)
