@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont, ImageSequence
 
+from .classifiers import module_device
 from .errors import DataNotFoundError, InputError, UnknownModelError
 
 __all__ = [
@@ -53,10 +54,6 @@ PathLike = str | os.PathLike
 
 
 # --------------------------------------------------------------------------- explaining
-def _device_of(module: torch.nn.Module) -> torch.device:
-    for t in module.parameters():
-        return t.device
-    return torch.device("cpu")
 
 
 def _check_frame(frame: Any, i: int) -> torch.Tensor:
@@ -107,7 +104,7 @@ def explain_frames(
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch_size must be a positive int, got {batch_size!r}.")
-    device = _device_of(masker)
+    device = module_device(masker)
     if stats is not None:
         stats.setdefault("frames", 0)
         stats.setdefault("seconds", 0.0)
@@ -445,14 +442,14 @@ def run_video(
     if not frames:
         raise InputError("The clip has no frames.")
     first = _check_frame(frames[0], 0)
-    device = _device_of(masker)
+    device = module_device(masker)
     prob = None
     if class_name is None:
         from .classifiers import load_classifier
 
         bb = load_classifier(getattr(masker, "black_box", "efficientnet_lite0"))
         with torch.inference_mode():
-            p, idx = bb.predict(first[None].to(_device_of(bb)), k=1)
+            p, idx = bb.predict(first[None].to(module_device(bb)), k=1)
         cls, prob = int(idx[0, 0]), float(p[0, 0])
     elif isinstance(class_name, int):
         cls = class_name
