@@ -24,6 +24,13 @@ import torch
 from .errors import CheckpointMismatchError, DataNotFoundError, UnknownModelError
 from .paths import CHECKPOINT_DIR
 
+def _public(path: str) -> None:
+    """Give a file written through mkstemp (mode 0600) the usual permissions (0666 minus umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 __all__ = [
     "FORMAT",
     "atomic_save",
@@ -50,6 +57,7 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
             torch.save(obj, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        _public(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -65,6 +73,7 @@ def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        _public(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
