@@ -270,7 +270,7 @@ def train(cfg: TrainConfig, *, dataset: Dataset | None = None, progress: bool = 
                 "time": round(time.time() - t0, 2),
                 "lr": sched.get_last_lr()[0],
                 "loss": loss.item(),
-                **{k: float(terms[k][real].mean()) if real.any() else float("nan") for k in ("tv", "preserve", "destroy", "p_preserve", "p_destroy")},
+                **{k: terms[k].detach()[real].mean().item() if real.any() else float("nan") for k in ("tv", "preserve", "destroy", "p_preserve", "p_destroy")},
                 "area_real": float(outp.mask_low.detach()[real].mean()) if real.any() else float("nan"),
                 "area_fake": float(outp.mask_low.detach()[~real].mean()) if (~real).any() else float("nan"),
                 "gate_real": float(outp.gate.detach().flatten(1).amax(1)[real].mean()) if real.any() else float("nan"),
