@@ -194,3 +194,11 @@ def test_box_saliency_scores_validation():
         box_saliency_scores(RedClassifier(), torch.zeros(2, 3, 8, 8), t([0, 0, 3, 3]), [0, 0])
     with pytest.raises(InputError, match=r"\[0, 1\]"):
         box_saliency_scores(RedClassifier(), torch.full((1, 3, 8, 8), 2.0), t([0, 0, 3, 3]), [0])
+
+
+def test_ground_truth_box_largest_mode():
+    import paperlib.metrics as M
+
+    gt = [torch.tensor([[0.0, 0.0, 9.0, 9.0], [20.0, 20.0, 49.0, 49.0]])]
+    assert M.ground_truth_box(gt, mode="largest").tolist() == [[20.0, 20.0, 49.0, 49.0]]
+    assert M.ground_truth_box(gt).tolist() == [[0.0, 0.0, 49.0, 49.0]]
