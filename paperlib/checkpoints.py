@@ -13,16 +13,18 @@ command, configuration and final numbers) and ``<name>.log.jsonl`` (the training
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Iterator
 
 import torch
 
 from .errors import CheckpointMismatchError, DataNotFoundError, UnknownModelError
 from .paths import CHECKPOINT_DIR
+
 
 def _public(path: str) -> None:
     """Give a file written through mkstemp (mode 0600) the usual permissions (0666 minus umask)."""
@@ -44,17 +46,17 @@ __all__ = [
 FORMAT = "paperlib-masker/1"
 
 
-def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``.
+@contextlib.contextmanager
+def _atomic_file(path: Path, mode: str) -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on success fsync it and rename it over ``path``.
 
     A crash or kill during the write leaves the previous file intact.
     """
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
+        with os.fdopen(fd, mode) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         _public(tmp)
@@ -62,22 +64,21 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    path = Path(path)
+    with _atomic_file(path, "wb") as fh:
+        torch.save(obj, fh)
     return path
 
 
 def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
     """Write text atomically (temporary file + rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        _public(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with _atomic_file(path, "w") as fh:
+        fh.write(text)
     return path
 
 

@@ -156,6 +156,9 @@ def _default_dataset(cfg: TrainConfig) -> Dataset:
 
 def _build(cfg: TrainConfig) -> tuple[Masker, torch.nn.Module]:
     black_box = load_classifier(cfg.black_box)
+    # Seed after loading the black box: building it the first time in a process draws random
+    # initial weights, which would otherwise change the masker's initialisation.
+    torch.manual_seed(cfg.seed)
     kw: dict[str, Any] = {}
     for k in ("widths", "blocks", "mask_stride", "output_gate"):
         if getattr(cfg, k) is not None:
