@@ -83,8 +83,11 @@ data-check: $(STAMP) ## Say which data sets are found under the data root
 train: $(STAMP) ## Retrain the shipped maskers from scratch (long: see paperlib/checkpoints/*.json)
 	$(PY) -m paperlib.retrain
 
-bench: $(STAMP) ## Speed benchmark: masks per second, latency and peak memory (figures/bench.*)
-	$(PY) -m paperlib.bench
+BENCH_PRESET ?= quick
+
+bench: $(STAMP) ## Speed benchmark (figures/bench.*) and the CPU back ends of the masker (figures/realtime_cpu.*); BENCH_PRESET=full for more repeats
+	$(PY) -m paperlib.bench --preset $(BENCH_PRESET)
+	$(PY) -m paperlib.realtime --preset $(BENCH_PRESET)
 
 lab: $(STAMP) ## Open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks

@@ -12,7 +12,9 @@ Modules: :mod:`~paperlib.classifiers` (black boxes), :mod:`~paperlib.masker` and
 :mod:`~paperlib.train`, :mod:`~paperlib.iterative` (per-image optimisation),
 :mod:`~paperlib.metrics` (localisation, saliency metric), :mod:`~paperlib.baselines`
 (gradient maps via Captum), :mod:`~paperlib.data` (data sets), :mod:`~paperlib.classes`
-(class names), :mod:`~paperlib.checkpoints`, :mod:`~paperlib.paths`.
+(class names), :mod:`~paperlib.checkpoints`, :mod:`~paperlib.paths`,
+:mod:`~paperlib.bench` and :mod:`~paperlib.realtime` (speed; optimised CPU back ends),
+:mod:`~paperlib.video` (saliency over video frames).
 """
 
 from .checkpoints import load_masker, save_masker, shipped_maskers
@@ -29,16 +31,19 @@ from .errors import (
 )
 from .masker import Masker, build_masker
 from .objective import ObjectiveConfig, SaliencyLoss, saliency_objective
+from .realtime import FastMasker, fast_masker
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BlackBox",
+    "FastMasker",
     "Masker",
     "ObjectiveConfig",
     "SaliencyLoss",
     "available_classifiers",
     "build_masker",
+    "fast_masker",
     "load_classifier",
     "load_masker",
     "save_masker",

@@ -28,6 +28,29 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than a few seconds (deselect with -m 'not slow')")
 
 
+# --------------------------------------------------------------------------- torch
+@pytest.fixture
+def one_thread():
+    """Run the test with one torch thread (restored afterwards): steadier, and fair to parallel jobs."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def tiny_masker():
+    """An untrained EfficientNet-Lite0 masker with a narrow decoder (seed 0), in eval mode."""
+    import torch
+
+    from paperlib.masker import build_masker
+
+    torch.manual_seed(0)
+    return build_masker("efficientnet_lite0", widths=[16, 8, 8], blocks=1).eval()
+
+
 # --------------------------------------------------------------------------- real data
 def require_shared(subpath: str) -> Path:
     """``data_root()/subpath``, or skip the test with a clear reason if it is absent."""

@@ -11,15 +11,9 @@ from torch import nn
 from paperlib import bench
 from paperlib.classifiers import BlackBox
 from paperlib.errors import InputError
-from paperlib.masker import build_masker
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class _TinyNet(nn.Module):
@@ -37,12 +31,6 @@ def tiny_black_box() -> BlackBox:
     net = _TinyNet()
     return BlackBox(net, name="tiny", num_classes=5, input_size=32, normalize=lambda t: t, cam_layer=net.features,
                     classifier_layer=net.fc, resize=False)
-
-
-@pytest.fixture(scope="module")
-def tiny_masker():
-    torch.manual_seed(0)
-    return build_masker("efficientnet_lite0", widths=[16, 8, 8], blocks=1).eval()
 
 
 def test_time_callable_counts_calls_and_orders_stats():

@@ -9,21 +9,9 @@ from PIL import Image
 
 from paperlib import video
 from paperlib.errors import DataNotFoundError, InputError
-from paperlib.masker import build_masker
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def tiny_masker():
-    torch.manual_seed(0)
-    return build_masker("efficientnet_lite0", widths=[16, 8, 8], blocks=1).eval()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _image(h: int = 48, w: int = 80) -> torch.Tensor:

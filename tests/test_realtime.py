@@ -1,0 +1,76 @@
+"""Tests of paperlib.realtime: every optimised back end gives the masker's masks; the benchmark's outputs.
+
+No speed is asserted (speed is a measurement, reported by ``python -m paperlib.realtime``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import paperlib
+from paperlib import realtime
+from paperlib.errors import InputError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _images(n: int = 2, size: int = 64) -> torch.Tensor:
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize(
+    "backend", ["eager", "inference_mode", "channels_last", "fused_bn", "fused_bn+channels_last", "int8_dynamic", "onnxruntime"]
+)
+def test_backends_reproduce_the_masker(tiny_masker, backend):
+    x, c = _images(), torch.tensor([3, 281])
+    with torch.no_grad():
+        ref = tiny_masker(x, c)
+    fast = realtime.fast_masker(tiny_masker, backend)
+    out = fast(x, c)
+    assert isinstance(fast, paperlib.FastMasker) and fast.name == backend
+    assert out.shape == ref.shape == (2, 1, 64, 64)
+    assert torch.allclose(out, ref, atol=1e-3), float((out - ref).abs().max())
+    # the original masker is left as it was (still has its batch norms, still fp32 contiguous)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in tiny_masker.modules())
+
+
+def test_lower_input_resolution_returns_full_size_masks(tiny_masker):
+    fast = realtime.fast_masker(tiny_masker, "onnxruntime@160")
+    assert fast.input_size == 160
+    x = _images(1, 224)
+    out = fast(x, "Egyptian cat")  # class names work as with the masker
+    assert out.shape == (1, 1, 224, 224)
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
+
+
+def test_bad_inputs_get_clear_errors(tiny_masker):
+    with pytest.raises(InputError, match="backend"):
+        realtime.fast_masker(tiny_masker, "tensorrt")
+    fast = realtime.fast_masker(tiny_masker, "fused_bn")
+    with pytest.raises(InputError):
+        fast(torch.rand(1, 1, 64, 64), 0)  # grayscale: 1 channel
+    with pytest.raises(paperlib.UnknownClassError):
+        fast(_images(1), "not a class at all")
+
+
+@pytest.mark.slow
+def test_run_writes_table_with_goal_and_provenance(tmp_path):
+    res = realtime.run("quick", candidates=["eager", "onnxruntime"], eval_images=0, out=tmp_path, progress=False)
+    names = [r["candidate"] for r in res["rows"]]
+    assert names == ["eager", "onnxruntime"]
+    for r in res["rows"]:
+        assert r["masks_per_s_16"]["median"] > 0 and r["latency_ms_1"]["median"] > 0
+        assert r["max_mask_diff"] < 1e-2  # same weights, same masks
+        assert isinstance(r["meets_goal"], bool)
+    saved = json.loads((tmp_path / "realtime_cpu.json").read_text())
+    assert saved["rows"][0]["candidate"] == "eager"
+    md = (tmp_path / "realtime_cpu.md").read_text()
+    assert "Goal (issue 6)" in md and "torch" in md and "| `onnxruntime` |" in md
+
+
+def test_unknown_candidate_is_rejected():
+    with pytest.raises(InputError, match="candidate"):
+        realtime.run("quick", candidates=["eager", "warp-drive"], eval_images=0)
