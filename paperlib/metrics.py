@@ -64,6 +64,7 @@ __all__ = [
     "mean_saliency_metric",
     "MIN_AREA",
     "MIN_PROB",
+    "evidence_probabilities",
 ]
 
 #: Lower clamp of the area fraction in the saliency metric (paper: 0.05).
@@ -638,3 +639,53 @@ def mean_saliency_metric(
 ) -> float:
     """Mean of :func:`box_saliency_scores` ``['score']`` over the images (the number in Table 3)."""
     return float(box_saliency_scores(classifier, images, boxes, classes, input_size, batch_size)["score"].mean())
+
+
+def evidence_probabilities(
+    classifier: nn.Module,
+    images: Tensor,
+    masks: Tensor,
+    classes: Union[Tensor, Sequence[int], int],
+    alternative: Optional[Tensor] = None,
+) -> Dict[str, Tensor]:
+    """The classifier's probability of the class with the salient region kept or removed.
+
+    With the evidence-removal function Phi(X, M) = X * M + A * (1 - M) of eq. 4:
+    ``kept`` is p(c | Phi(X, M)) (the smallest sufficient region, SSR) and ``removed`` is
+    p(c | Phi(X, 1 - M)) (the smallest destroying region, SDR). A useful saliency mask gives
+    ``kept`` close to ``image`` and ``removed`` far below it, with a small ``area``.
+
+    Args:
+        classifier: Images in [0, 1] -> logits (a :class:`~paperlib.classifiers.BlackBox`).
+        images: X, (N, 3, H, W) in [0, 1].
+        masks: M, (N, 1, H, W) or (N, H, W) in [0, 1], at image resolution (1 = salient).
+        classes: N class indices (or one for all).
+        alternative: A, (N, 3, H, W); default: a constant grey image (0.5), which is
+            deterministic (the training objective draws random blur / colour + noise instead).
+
+    Returns:
+        ``{"image", "kept", "removed", "area"}``, each (N,): the three probabilities and the
+        mean mask value.
+    """
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise InputError(f"images must be (N, 3, H, W), got {tuple(images.shape)}")
+    m = _check_masks(masks)[:, None]
+    if m.shape[0] != images.shape[0] or m.shape[-2:] != images.shape[-2:]:
+        raise InputError(f"masks {tuple(masks.shape)} do not match images {tuple(images.shape)}")
+    n = images.shape[0]
+    cls = torch.as_tensor(classes, dtype=torch.long).reshape(-1)
+    if cls.numel() == 1:
+        cls = cls.expand(n)
+    if cls.numel() != n:
+        raise InputError(f"got {n} images but {cls.numel()} classes")
+    a = torch.full_like(images, 0.5) if alternative is None else alternative
+    m = m.to(images.dtype)
+    views = {"image": images, "kept": images * m + a * (1 - m), "removed": images * (1 - m) + a * m}
+    device = module_device(classifier, images.device)
+    out: Dict[str, Tensor] = {}
+    with torch.no_grad():
+        for k, v in views.items():
+            p = torch.softmax(classifier(v.to(device)).float(), dim=1)
+            out[k] = p.gather(1, cls.to(p.device)[:, None])[:, 0].cpu()
+    out["area"] = m.flatten(1).mean(1).cpu()
+    return out

@@ -1,4 +1,4 @@
-"""Ship trained maskers, and retrain every shipped masker from scratch (``make train``).
+"""Ship trained maskers, and retrain every shipped model from scratch (``make train``).
 
 Each shipped masker ``paperlib/checkpoints/<name>.pt`` has beside it ``<name>.json`` with the exact
 training arguments, the command line, the training time and hardware, and ``<name>.log.jsonl``
@@ -75,7 +75,11 @@ def export_run(
         "hardware": hardware(),
         "weights": "fp16" if half else "fp32",
         "notes": notes,
-        "data": "ImageNet train sample (3035 labelled images, all 1000 classes), ImageFolder under $PAPERLIB_DATA/imagenet/train-sample",
+        "data": (
+            "CIFAR-10 training split (50000 images; the shared JPEG copy under $PAPERLIB_DATA/cifar10)"
+            if masker.config["black_box"] == "cifar10"
+            else "ImageNet train sample (3035 labelled images, all 1000 classes), ImageFolder under $PAPERLIB_DATA/imagenet/train-sample"
+        ),
     }
     dest.mkdir(parents=True, exist_ok=True)
     save_masker(masker, dest / f"{name}.pt", half=half, meta={"steps": info["steps"]})
@@ -84,19 +88,43 @@ def export_run(
     return dest / f"{name}.pt"
 
 
+def _with_out(args: Sequence[str], out: Path) -> list[str]:
+    args = list(args)
+    if "--out" in args:
+        args[args.index("--out") + 1] = str(out)
+    else:
+        args += ["--out", str(out)]
+    return args
+
+
 def retrain(names: Sequence[str] | None = None, *, ship: bool = False, out: Path = REPO_ROOT / "runs" / "retrain") -> dict[str, float]:
-    """Retrain shipped maskers with their recorded arguments; returns seconds per masker."""
+    """Retrain shipped models with their recorded commands; returns seconds per model.
+
+    Trained black boxes (``*_classifier``, i.e. CIFAR-10's) come first, with their recorded
+    ``python -m paperlib.cifar train`` command; the maskers follow. Without ``ship`` the maskers
+    are trained against the *shipped* black boxes, as the shipped maskers were.
+    """
+    from . import cifar
     from .train import _parse, train
 
     infos = {p.stem: json.loads(p.read_text()) for p in sorted(CHECKPOINT_DIR.glob("*.json"))}
-    names = list(names or infos)
+    names = sorted(names or infos, key=lambda n: (not n.endswith("_classifier"), n))
     times = {}
     for name in names:
         if name not in infos:
-            raise SystemExit(f"No shipped masker {name!r}; shipped: {', '.join(infos)}")
-        args = list(infos[name]["train_args"])
-        i = args.index("--out")
-        args[i + 1] = str(out / name)
+            raise SystemExit(f"No shipped model {name!r}; shipped: {', '.join(infos)}")
+        if name.endswith("_classifier"):
+            cmd = shlex.split(infos[name]["command"])
+            args = _with_out(cmd[cmd.index("train") + 1:], out / name)
+            print(f">>> {name}: python -m paperlib.cifar train {' '.join(shlex.quote(a) for a in args)}", flush=True)
+            t0 = time.time()
+            cifar.main(["train", *args])
+            times[name] = time.time() - t0
+            print(f"<<< {name}: {times[name] / 60:.1f} min", flush=True)
+            if ship:
+                cifar.main(["export", str(out / name), "--command", infos[name]["command"]])
+            continue
+        args = _with_out(infos[name]["train_args"], out / name)
         print(f">>> {name}: {command_for(args)}", flush=True)
         t0 = time.time()
         train(_parse(args))

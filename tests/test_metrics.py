@@ -202,3 +202,30 @@ def test_ground_truth_box_largest_mode():
     gt = [torch.tensor([[0.0, 0.0, 9.0, 9.0], [20.0, 20.0, 49.0, 49.0]])]
     assert M.ground_truth_box(gt, mode="largest").tolist() == [[20.0, 20.0, 49.0, 49.0]]
     assert M.ground_truth_box(gt).tolist() == [[0.0, 0.0, 49.0, 49.0]]
+
+
+class _LeftHalfBrightness(torch.nn.Module):
+    """Logits (N, 2): class 0 grows with the brightness of the left half of the image."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        left = x[..., : x.shape[-1] // 2].mean(dim=(1, 2, 3))
+        return torch.stack([10 * (left - 0.5), torch.zeros_like(left)], dim=1)
+
+
+def test_evidence_probabilities_keep_and_remove():
+    from paperlib.metrics import evidence_probabilities
+
+    clf = _LeftHalfBrightness()
+    x = torch.zeros(2, 3, 8, 8)
+    x[..., :4] = 1.0  # bright left half: class 0 is likely
+    ones, zeros = torch.ones(2, 1, 8, 8), torch.zeros(2, 1, 8, 8)
+    full = evidence_probabilities(clf, x, ones, 0)
+    assert torch.allclose(full["kept"], full["image"]) and torch.allclose(full["area"], torch.ones(2))
+    assert torch.allclose(full["removed"], torch.full((2,), 0.5))  # grey everywhere: logit 0 vs 0
+    left = zeros.clone()
+    left[..., :4] = 1.0
+    res = evidence_probabilities(clf, x, left, torch.tensor([0, 0]))
+    assert torch.allclose(res["kept"], res["image"])  # the evidence is all in the left half
+    assert (res["removed"] < res["kept"]).all() and torch.allclose(res["area"], torch.full((2,), 0.5))
+    with pytest.raises(InputError):
+        evidence_probabilities(clf, x, torch.ones(2, 1, 4, 4), 0)

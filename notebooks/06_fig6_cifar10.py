@@ -1,0 +1,99 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Figure 6: CIFAR-10 masks from a masker trained from scratch
+#
+# **Paper's claim (sec. 5.4, Fig. 6).** The masking model also works when its encoder is trained
+# from scratch: on CIFAR-10 (32 x 32 images), against a FitNet black box at 92 % accuracy, a
+# masker with 3 downsampling blocks of 5 convolutions trained for 20 epochs gives masks that pick
+# out the object, at the cost of some sharpness (the images are tiny).
+#
+# Here: the shipped CIFAR-10 black box (`paperlib.cifar.CifarNet`, a ResNet-9 trained with
+# paperlib's own code; its test accuracy and training time are in its checkpoint record) and the
+# shipped from-scratch masker, on the test split of the shared JPEG copy of CIFAR-10. We show
+# one test image per class with its mask for the true class, and measure on test images how much
+# of the black box's probability stays when only the masked region is kept (SSR) or removed (SDR).
+
+# %% tags=["parameters"]
+preset = "quick"
+
+# %%
+import json
+
+import matplotlib.pyplot as plt
+import torch
+
+import paperlib
+from paperlib import cifar, viz
+from paperlib.classes import cifar10_classes
+from paperlib.data import cifar10_tensors
+
+bb = paperlib.load_classifier("cifar10")
+masker = paperlib.load_masker("cifar10")
+record = json.loads(cifar.DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
+masker_record = json.loads((paperlib.paths.CHECKPOINT_DIR / "cifar10.json").read_text())
+print("black box:", record.get("architecture", "CifarNet"), "| exported from:", record.get("command", "?"))
+print(f"black box test accuracy (recorded at export): {100 * record['test_accuracy']:.2f} % "
+      f"on {record.get('test_images', 10000)} test images (paper's FitNet: 92 %)")
+print("masker trained with:", masker_record["command"])
+
+# %%
+images_u8, labels = cifar10_tensors("test")
+images = images_u8.float() / 255
+
+# %% [markdown]
+# ## Fig. 6: one test image per class, mask for the true class
+
+# %%
+first = [int((labels == c).nonzero()[0]) for c in range(10)]
+x, y = images[first], labels[first]
+with torch.inference_mode():
+    m = masker(x, y)
+fig, axes = plt.subplots(3, 10, figsize=(15, 4.8))
+for j in range(10):
+    img = viz.to_numpy_image(x[j])
+    axes[0, j].imshow(img)
+    axes[0, j].set_title(cifar10_classes().name(int(y[j])), fontsize=9)
+    axes[1, j].imshow(m[j, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+    axes[2, j].imshow(img * m[j, 0, ..., None].numpy())
+for ax in axes.flat:
+    ax.set_xticks([]), ax.set_yticks([])
+for i, t in enumerate(["image", "mask", "image x mask"]):
+    axes[i, 0].set_ylabel(t, fontsize=9)
+fig.tight_layout()
+viz.save_figure(fig, "fig6_cifar10")
+
+# %% [markdown]
+# ## Do the masks hold the evidence?
+# On the test images the black box classifies correctly: its probability of the true class on the
+# image, on the image with only the mask kept (the rest grey), and with the mask removed
+# (`paperlib.evaluate.cifar10_table`, also `python -m paperlib.evaluate cifar10`).
+
+# %%
+from IPython.display import Markdown, display
+
+from paperlib.evaluate import cifar10_table, to_markdown, write_table
+
+table = cifar10_table(preset)
+write_table(table)
+display(Markdown(to_markdown(table)))
+ours = {r["quantity"]: r["ours"] for r in table["rows"]}
+kept, removed, area = ours["p(class | only the mask kept)"], ours["p(class | mask removed)"], ours["mean mask area"]
+assert kept > removed + 0.2, "keeping the masked region should keep far more evidence than removing it"
+assert area < 0.8, "the masks should not cover (nearly) the whole image"
+
+# %% [markdown]
+# **Result.** The CIFAR-10 masker, trained from scratch with the same objective, keeps most of the
+# black box's evidence in a fraction of the image (numbers above), which is the paper's claim for
+# Fig. 6. Our black box is weaker than the paper's FitNet (see the accuracy above: trained on a
+# 2-core CPU within a session, not to the 92 % goal), and the masker was trained for fewer than
+# the paper's 20 epochs (its command is printed above); the masks are visibly blobby at 32 x 32,
+# as the paper's are.
