@@ -44,3 +44,17 @@ def test_report_collects_tables_and_figures(tmp_path):
     (tmp_path / "fig2_ssr_sdr.png").write_bytes(b"\x89PNG")
     text = report.build_report(tmp_path).read_text()
     assert "### Table 1" in text and "(fig2_ssr_sdr.png)" in text
+
+
+def test_tune_alphas_picks_from_the_grid_on_held_out_images(shared_data):
+    bb = load_classifier("efficientnet_lite0")
+    tuned = evaluate.tune_alphas(bb, ("grad",), start=400, n=6, batch_size=6)
+    t = tuned["grad"]
+    assert len(t["errors"]) == 19 and str(t["alpha"]) in t["errors"]
+    assert t["tuning_error"] == min(t["errors"].values())  # the best of the grid
+    # one alpha per method reaches method_boxes
+    batch = next(evaluate.val_batches(224, limit=2, batch_size=2))
+    boxes = evaluate.method_boxes("grad", batch, bb, alpha={"grad": t["alpha"]})
+    assert boxes.shape == (2, 4)
+    with pytest.raises(Exception, match="tune"):
+        evaluate.tune_alphas(bb, ("grad",), start=10_000, n=5)
