@@ -137,6 +137,12 @@ class FastMasker:
                 mask = F.interpolate(mask, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
         return mask
 
+    def __getattr__(self, name: str) -> Any:
+        # Everything else (black_box, num_classes, resolve_classes, parameters, ...) is the masker's.
+        if name == "masker":  # not yet set (e.g. during unpickling): avoid infinite recursion
+            raise AttributeError(name)
+        return getattr(self.masker, name)
+
     def __repr__(self) -> str:
         size = "" if self.input_size is None else f", input_size={self.input_size}"
         return f"FastMasker({self.name!r}{size})"

@@ -494,6 +494,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--frames", type=int, default=48, help="frames of the --demo clip")
     ap.add_argument("--size", type=int, default=None, help="resize frames to SIZE x SIZE for the masker")
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--backend", default=None,
+                    help="CPU inference back end of paperlib.realtime (e.g. onnxruntime; default: the masker as loaded)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     ap.add_argument("--no-progress", action="store_true")
@@ -516,6 +518,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         ) from None
     device = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     masker = masker.to(device).eval()
+    if a.backend is not None:
+        from .realtime import CANDIDATES, fast_masker
+
+        if a.backend not in CANDIDATES:
+            ap.error(f"--backend must be one of: {', '.join(CANDIDATES)}")
+        if device.type != "cpu":
+            ap.error("--backend is for the CPU; use --device cpu")
+        masker = fast_masker(masker, a.backend)
     if a.demo is not None:
         from .data import load_image, to_tensor
 

@@ -169,3 +169,26 @@ def test_export_ships_a_loadable_fp16_masker_with_its_command_and_log(tmp_path):
     x = torch.rand(1, 3, SIZE, SIZE)
     with torch.no_grad():
         assert torch.allclose(shipped(x, 5), trained(x, 5), atol=2e-2)
+
+
+def test_retrain_runs_classifiers_first_with_their_recorded_commands(tmp_path, monkeypatch):
+    """`make train` order and arguments, with the training functions replaced by recorders."""
+    from paperlib import cifar, retrain
+
+    ship = tmp_path / "ckpt"
+    ship.mkdir()
+    (ship / "efficientnet_lite0.json").write_text(json.dumps(
+        {"train_args": ["--black-box", "efficientnet_lite0", "--out", "runs/x", "--steps", "3"]}))
+    (ship / "cifar10.json").write_text(json.dumps({"train_args": ["--black-box", "cifar10", "--steps", "2"]}))
+    (ship / "cifar10_classifier.json").write_text(json.dumps({"command": "python -m paperlib.cifar train --epochs 2 --width 8"}))
+    calls = []
+    monkeypatch.setattr(retrain, "CHECKPOINT_DIR", ship)
+    monkeypatch.setattr(cifar, "main", lambda argv: calls.append(("cifar", list(argv))))
+    monkeypatch.setattr("paperlib.train.train", lambda cfg: calls.append(("masker", cfg.black_box, cfg.out, cfg.steps)))
+    times = retrain.retrain(out=tmp_path / "re")
+    assert list(times) == ["cifar10_classifier", "cifar10", "efficientnet_lite0"]
+    assert calls[0] == ("cifar", ["train", "--epochs", "2", "--width", "8", "--out", str(tmp_path / "re" / "cifar10_classifier")])
+    assert calls[1] == ("masker", "cifar10", str(tmp_path / "re" / "cifar10"), 2)
+    assert calls[2] == ("masker", "efficientnet_lite0", str(tmp_path / "re" / "efficientnet_lite0"), 3)
+    with pytest.raises(SystemExit, match="No shipped model"):
+        retrain.retrain(["nope"], out=tmp_path / "re")

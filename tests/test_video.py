@@ -62,6 +62,18 @@ def test_run_video_writes_gif(tmp_path, tiny_masker):
         assert im.info["duration"] == 100
 
 
+def test_run_video_with_an_optimised_backend(tmp_path, tiny_masker):
+    from paperlib.realtime import fast_masker
+
+    clip = video.pan_zoom_frames(_image(), n_frames=3, out_size=64)
+    fast = fast_masker(tiny_masker, "fused_bn+channels_last")
+    res = video.run_video(fast, clip, tmp_path / "fast.gif", "tabby cat", fps=10, batch_size=2, progress=False)
+    assert res["frames"] == 3 and res["class_index"] == 281 and res["masks_per_s"] > 0
+    got = [m for _, m in video.explain_frames(fast, clip, 281, batch_size=2, progress=False)]
+    ref = [m for _, m in video.explain_frames(tiny_masker, clip, 281, batch_size=2, progress=False)]
+    assert all(torch.allclose(a, b, atol=1e-3) for a, b in zip(got, ref))
+
+
 def test_write_video_falls_back_to_gif(tmp_path):
     images = [Image.new("RGB", (16, 16), (i * 40, 0, 0)) for i in range(3)]
     try:
