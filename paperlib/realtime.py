@@ -273,7 +273,7 @@ def run(
     """
     from tqdm.auto import tqdm
 
-    from .bench import load_bench_images, time_callable
+    from .bench import _rates, load_bench_images, time_callable
     from .checkpoints import load_masker
     from .classifiers import load_classifier
     from .evaluate import hardware, hardware_line, localisation
@@ -309,8 +309,8 @@ def run(
                 row["first_call_s"] = round(time.perf_counter() - t0, 2)
                 t16 = time_callable(lambda: fast(images, classes), p["repeats"], p["warmup"])
                 t1 = time_callable(lambda: fast(images[:1], classes[:1]), p["repeats_1"], p["warmup_1"])
-                row["masks_per_s_16"] = {k: 16 / t16[v] for k, v in (("median", "median"), ("min", "max"), ("max", "min"))}
-                row["latency_ms_1"] = {k: 1000 * t1[k] for k in ("median", "min", "max")}
+                row["masks_per_s_16"] = _rates(t16, 16)["masks_per_s"]
+                row["latency_ms_1"] = _rates(t1, 1)["latency_ms"]
                 if ref_masks is None:
                     ref_masks = masks
                 row["max_mask_diff"] = float((masks.float() - ref_masks).abs().max())
@@ -351,15 +351,10 @@ def run(
     return result
 
 
-def _cell(d: dict[str, float] | None, digits: int = 3) -> str:
-    if not d:
-        return "—"
-    f = lambda v: f"{v:.{digits}g}"  # noqa: E731
-    return f"{f(d['median'])} ({f(d['min'])}–{f(d['max'])})"
-
-
 def to_markdown(result: dict[str, Any]) -> str:
     """The candidates table with provenance, the goal and whether each candidate meets it."""
+    from .bench import _fmt_rate, _range
+
     g = result["goal"]
     p = result["protocol"]
     lines = [
@@ -382,7 +377,7 @@ def to_markdown(result: dict[str, Any]) -> str:
         err = "—" if r.get("error") is None else f"{r['error']:.1f}"
         de = "—" if r.get("error_increase") is None else f"{r['error_increase']:+.1f}"
         lines.append(
-            f"| `{r['candidate']}` | {_cell(r['masks_per_s_16'])} | {_cell(r['latency_ms_1'])} | {err} | {de} | "
+            f"| `{r['candidate']}` | {_range(r['masks_per_s_16'], _fmt_rate)} | {_range(r['latency_ms_1'], _fmt_rate)} | {err} | {de} | "
             f"{r['max_mask_diff']:.1e} | {r['setup_s'] + r['first_call_s']:.1f} | {'yes' if r['meets_goal'] else 'no'} |"
         )
     lines += ["", "Candidates: " + "; ".join(f"`{k}`: {v}" for k, v in CANDIDATES.items()) + ". "
