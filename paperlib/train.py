@@ -164,7 +164,10 @@ def _build(cfg: TrainConfig) -> tuple[Masker, torch.nn.Module]:
         if getattr(cfg, k) is not None:
             kw[k] = getattr(cfg, k)
     masker = build_masker(cfg.black_box, encoder=cfg.encoder, **kw)
-    if cfg.init_embedding and black_box.classifier_layer is not None and masker.encoder.name == black_box.name:
+    # Only a frozen copy of the black box's own backbone reads the features its final layer reads
+    # (the CIFAR-10 encoder shares the black box's name but is trained from scratch).
+    same_features = masker.encoder.name == black_box.name and not masker.encoder.trainable
+    if cfg.init_embedding and black_box.classifier_layer is not None and same_features:
         masker.init_embedding(black_box.classifier_layer)
     return masker, black_box
 
