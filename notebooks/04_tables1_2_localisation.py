@@ -47,13 +47,19 @@ rows = {r["method"]: r["ours"] for r in t2["rows"]}
 for r in t1["rows"]:
     print(f"{r['black box']}: masker {r['ours']} % vs centre box {r['center box (ours)']} % (paper {r['paper']} %)")
 print("Table 2:", rows)
-best_paper = min(PAPER for PAPER in evaluate.PAPER["table1"].values())
+best_paper = min(evaluate.PAPER["table1"].values())
 matches = all(r["ours"] <= best_paper for r in t1["rows"])
 print("masker at or below the paper's best (36.7 %) for every black box:", matches)
 assert all(0 <= v <= 100 for v in rows.values())
+for r in t1["rows"]:  # the paper's first claim: the masker localises better than the centre box
+    assert r["ours"] < r["center box (ours)"], f"{r['black box']}: masker {r['ours']} % not below the centre box"
+assert rows["Masking model"] < rows["Grad"], "the masker should localise better than Grad (tuned threshold)"
 
 # %% [markdown]
-# **Result.** The tables above print our numbers beside the paper's. Whether the shipped maskers
-# beat the centre box and reach the paper's 36.7 % is stated by the line printed above and, with
-# the training that produced them, in `paperlib/checkpoints/*.json`; see the README for the
-# current status.
+# **Result.** Every shipped masker localises better than the centre box (asserted above), as in
+# the paper, but none reaches the paper's errors: with the `full` preset on images 1-500 the
+# maskers give 41.4 % (Lite0), 39.6 % (Lite1) and 39.2 % (Lite2) against the paper's 39.8 %
+# (AlexNet), 36.9 % (GoogLeNet) and 36.7 % (ResNet-50), and the centre box 43.2 %
+# (`figures/table1.md`). The shipped maskers saw 4,800 to 11,200 training images (3,035 distinct)
+# on a CPU; the paper's saw the whole ImageNet training set. In Table 2 the masker is the best
+# method here too, with the gradient baselines' thresholds tuned on held-out images 401-500.

@@ -86,7 +86,7 @@ table = cifar10_table(preset)
 write_table(table)
 display(Markdown(to_markdown(table)))
 ours = {r["quantity"]: r["ours"] for r in table["rows"]}
-kept, removed, area = ours["p(class | only the mask kept)"], ours["p(class | mask removed)"], ours["mean mask area"]
+kept, removed, area = ours["p(true class), only the mask kept"], ours["p(true class), mask removed"], ours["mean mask area"]
 assert kept > removed + 0.2, "keeping the masked region should keep far more evidence than removing it"
 assert area < 0.8, "the masks should not cover (nearly) the whole image"
 

@@ -418,9 +418,9 @@ def cifar10_table(preset: str = "quick", batch_size: int = 500) -> dict[str, Any
     meta = getattr(bb, "meta", {}) or {}
     rows = [
         {"quantity": "black box test accuracy (%)", "ours": round(acc, 2), "paper": 92.0},
-        {"quantity": "p(class | image), correctly classified images", "ours": round(ev["image"], 3), "paper": None},
-        {"quantity": "p(class | only the mask kept)", "ours": round(ev["kept"], 3), "paper": None},
-        {"quantity": "p(class | mask removed)", "ours": round(ev["removed"], 3), "paper": None},
+        {"quantity": "p(true class), image (correctly classified images)", "ours": round(ev["image"], 3), "paper": None},
+        {"quantity": "p(true class), only the mask kept", "ours": round(ev["kept"], 3), "paper": None},
+        {"quantity": "p(true class), mask removed", "ours": round(ev["removed"], 3), "paper": None},
         {"quantity": "mean mask area", "ours": round(ev["area"], 3), "paper": None},
     ]
     notes = (f"Black box: paperlib's CifarNet (ResNet-9 design, width {getattr(bb.net, 'width', '?')}), "
