@@ -380,7 +380,7 @@ def table3(black_box: str = "efficientnet_lite0", preset: str = "quick", alpha: 
             "hardware": hardware()}
 
 
-#: Images of the CIFAR-10 test split used per preset.
+#: Images of the CIFAR-10 test split used per preset (spread evenly over the split, hence the classes).
 CIFAR_PRESETS: dict[str, int] = {"quick": 1000, "full": 10000}
 
 
@@ -403,7 +403,8 @@ def cifar10_table(preset: str = "quick", batch_size: int = 500) -> dict[str, Any
     bb = load_classifier("cifar10")
     masker = load_masker("cifar10", black_box="cifar10")
     images_u8, labels = cifar10_tensors("test")
-    images_u8, labels = images_u8[:n], labels[:n]
+    step = max(1, len(labels) // n)  # the split is stored class by class: take every step-th image
+    images_u8, labels = images_u8[::step][:n], labels[::step][:n]
     correct, ev = [], {"image": [], "kept": [], "removed": [], "area": []}
     for lo in range(0, len(labels), batch_size):
         x, y = images_u8[lo:lo + batch_size].float() / 255, labels[lo:lo + batch_size]
@@ -429,7 +430,9 @@ def cifar10_table(preset: str = "quick", batch_size: int = 500) -> dict[str, Any
              f"alternative image. The paper reports no numbers for CIFAR-10 masks, only Fig. 6.")
     return {"table": "cifar10", "title": "CIFAR-10: black box accuracy and the evidence in the masks", "rows": rows,
             "preset": preset, "black_box": "cifar10", "n": len(labels),
-            "data": f"CIFAR-10 test images 1-{len(labels)} (shared JPEG copy, slightly lossy)", "notes": notes,
+            "data": (f"CIFAR-10 test split, {len(labels)} images ("
+                     + (f"every {step}th, " if step > 1 else "")
+                     + f"{int(labels.bincount(minlength=10).min())}+ per class; shared JPEG copy, slightly lossy)"), "notes": notes,
             "hardware": hardware()}
 
 
@@ -439,7 +442,7 @@ def to_markdown(result: dict[str, Any]) -> str:
     cols = list(rows[0])
     lines = [f"### {result['title']}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
-        lines.append("| " + " | ".join("" if r[c] is None else str(r[c]) for c in cols) + " |")
+        lines.append("| " + " | ".join("" if r[c] is None else str(r[c]).replace("|", "\\|") for c in cols) + " |")
     lines += ["", f"Preset `{result['preset']}`; data: {result['data']}; hardware: {hardware_line(result['hardware'])}."]
     if result.get("notes"):
         lines += ["", result["notes"]]
