@@ -80,7 +80,7 @@ test-fast: $(STAMP) ## Run pytest without the slow tests and without the noteboo
 data-check: $(STAMP) ## Say which data sets are found under the data root
 	$(PY) -c "import json, paperlib.data as d; print(json.dumps(d.available_data(), indent=2, default=str))"
 
-train: $(STAMP) ## Retrain the shipped maskers from scratch (long: see paperlib/checkpoints/*.json)
+train: $(STAMP) ## Retrain every shipped model from scratch: CIFAR-10 black box, then the maskers (hours on a CPU; see paperlib/checkpoints/*.json)
 	$(PY) -m paperlib.retrain
 
 BENCH_PRESET ?= quick
