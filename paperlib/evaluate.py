@@ -347,6 +347,7 @@ def table2(black_box: str = "efficientnet_lite0", preset: str = "quick", alpha: 
     notes = (f"Grad, Guided backprop, CAM: {alpha_note}; CAM row: Grad-CAM on the last "
              f"feature map (equal to CAM for a global-average-pool + linear head); Mask: Fong & Vedaldi's deletion game, "
              f"{p['iterations']} iterations, on the first {r['mask']['n']} images only (it costs minutes per image on a CPU). "
+             f"Guided backprop (Captum) only modifies nn.ReLU: on black boxes with ReLU6 (EfficientNet-Lite) it equals Grad. "
              f"The paper's column is for GoogLeNet on the full validation set.")
     return {"table": "table2", "title": f"Table 2: localisation error (%), black box {black_box}", "rows": rows,
             "preset": preset, "black_box": black_box, "data": _subset(r["masker"]["n"]), "notes": notes, "hardware": hardware()}

@@ -161,9 +161,13 @@ class _Forward(nn.Module):
 
 def _onnx_session(model: nn.Module, threads: int | None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     try:
+        import onnx  # noqa: F401  (torch.onnx.export writes the model through it)
         import onnxruntime as ort
-    except ImportError as exc:  # pragma: no cover - onnxruntime is in the lock file
-        raise PaperlibError("The onnxruntime back end needs `onnxruntime` (pip install onnxruntime).") from exc
+    except ImportError as exc:  # pragma: no cover - both are in the lock file
+        raise PaperlibError(
+            f"The onnxruntime back end needs the packages onnx and onnxruntime ({exc}); install them with "
+            f"`pip install onnx onnxruntime`, or choose backend='fused_bn+channels_last' (torch only)."
+        ) from exc
     x = torch.rand(2, 3, 64, 64)
     c = torch.zeros(2, dtype=torch.long)
     with tempfile.TemporaryDirectory() as tmp:
