@@ -38,7 +38,6 @@ interface (images in [0, 1], classes as indices or names)::
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import os
@@ -221,13 +220,10 @@ def fast_masker(masker: nn.Module, backend: str = "fused_bn+channels_last", *, t
                 return masker(x, c)
     elif backend == "inference_mode":
         fn = masker
-    elif backend == "channels_last":
-        m = copy.deepcopy(masker).eval().to(memory_format=torch.channels_last)
-        fn = lambda x, c: m(x.contiguous(memory_format=torch.channels_last), c)  # noqa: E731
     elif backend == "fused_bn":
         fn = optimise_for_cpu(masker, channels_last=False)
-    elif backend in ("fused_bn+channels_last", "bf16", "torch.compile"):
-        m = optimise_for_cpu(masker)
+    elif backend in ("channels_last", "fused_bn+channels_last", "bf16", "torch.compile"):
+        m = optimise_for_cpu(masker, fuse=backend != "channels_last")
         if backend == "torch.compile":
             m = torch.compile(m, dynamic=False)
 
