@@ -31,11 +31,12 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
 
 from .checkpoints import atomic_save, save_masker
 from .classifiers import load_classifier
 from .masker import Masker, build_masker
+from .errors import InputError
 from .objective import ObjectiveConfig, SaliencyLoss
 
 __all__ = ["TrainConfig", "train", "ResumableSampler", "draw_fake_labels", "truncate_log", "main"]
@@ -48,8 +49,10 @@ class TrainConfig:
     Attributes:
         black_box: Registered classifier to explain.
         out: Run folder (``log.jsonl``, ``last.pt``, ``masker.pt``, ``config.json``).
-        data: ImageFolder of labelled images; default: the ImageNet train sample under the data root
-            (or the CIFAR-10 training split for ``black_box="cifar10"``).
+        data: ImageFolders of labelled images (one or several, joined); each a path or a folder name
+            under ``<data_root>/imagenet`` such as ``"train-sample"`` or ``"train-extra/nips17"``;
+            default: the ImageNet train sample (or the CIFAR-10 training split for
+            ``black_box="cifar10"``).
         steps: Optimisation steps.
         batch_size: Images per step.
         lr: Adam learning rate.
@@ -66,11 +69,16 @@ class TrainConfig:
         seed: Seed of data order, augmentation, fake labels and alternative images.
         workers: DataLoader worker processes.
         threads: torch CPU threads (0 = torch's default).
+        init_from: Masker checkpoint to start the decoder and class embedding from (warm start;
+            the architecture must match). Recorded in the run's configuration.
+        black_box_size: Side of the images the black box sees during training (the objective's
+            two passes): images and masks are resized to it. 0 = the training crop size. A lower
+            size makes a step cheaper; evaluation always uses the black box's own size.
     """
 
     black_box: str = "efficientnet_lite0"
     out: str = "runs/efficientnet_lite0"
-    data: str | None = None
+    data: list[str] | None = None
     steps: int = 1000
     batch_size: int = 16
     lr: float = 1e-3
@@ -88,6 +96,12 @@ class TrainConfig:
     seed: int = 0
     workers: int = 1
     threads: int = 0
+    init_from: str | None = None
+    black_box_size: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, str):  # configurations written before several folders were allowed
+            self.data = [self.data]
 
     def objective_config(self) -> ObjectiveConfig:
         return ObjectiveConfig(**self.objective)
@@ -147,11 +161,15 @@ def _default_dataset(cfg: TrainConfig) -> Dataset:
 
     if cfg.black_box == "cifar10":
         tf = T.Compose([T.RandomCrop(32, padding=4, padding_mode="reflect"), T.RandomHorizontalFlip(), T.ToTensor()])
-        return data.cifar10("train", transform=tf) if cfg.data is None else data.imagenet_folder(cfg.data, transform=tf)
-    tf = T.Compose(
-        [T.RandomResizedCrop(cfg.image_size, scale=(0.25, 1.0)), T.RandomHorizontalFlip(), T.ToTensor()]
-    )
-    return data.imagenet_folder(cfg.data, transform=tf)
+        if cfg.data is None:
+            return data.cifar10("train", transform=tf)
+        folders = [data.imagenet_folder(d, transform=tf) for d in cfg.data]
+    else:
+        tf = T.Compose(
+            [T.RandomResizedCrop(cfg.image_size, scale=(0.25, 1.0)), T.RandomHorizontalFlip(), T.ToTensor()]
+        )
+        folders = [data.imagenet_folder(d, transform=tf) for d in (cfg.data or [None])]
+    return folders[0] if len(folders) == 1 else ConcatDataset(folders)
 
 
 def _build(cfg: TrainConfig) -> tuple[Masker, torch.nn.Module]:
@@ -169,7 +187,27 @@ def _build(cfg: TrainConfig) -> tuple[Masker, torch.nn.Module]:
     same_features = masker.encoder.name == black_box.name and not masker.encoder.trainable
     if cfg.init_embedding and black_box.classifier_layer is not None and same_features:
         masker.init_embedding(black_box.classifier_layer)
+    if cfg.init_from:
+        from .checkpoints import load_masker
+
+        start = load_masker(cfg.init_from, black_box=black_box.name)
+        if start.config != masker.config:
+            raise InputError(
+                f"--init-from {cfg.init_from} has the architecture {start.config}, not {masker.config}: "
+                "pass the same decoder options, or start from scratch."
+            )
+        masker.load_state_dict(start.state_dict())
     return masker, black_box
+
+
+def _black_box_view(images: torch.Tensor, masks: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and masks at the side the black box sees during training (``size`` 0: unchanged)."""
+    if not size or images.shape[-1] == size and images.shape[-2] == size:
+        return images, masks
+    import torch.nn.functional as F
+
+    small = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return small.clamp(0.0, 1.0), F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -262,7 +300,8 @@ def train(cfg: TrainConfig, *, dataset: Dataset | None = None, progress: bool = 
             images, labels = next(it)
             classes, is_real = draw_fake_labels(labels, masker.num_classes, cfg.fake_prob, gen)
             outp = masker(images, classes, return_aux=True)
-            loss = loss_fn(images, outp.mask, classes, is_real=is_real, masks_low=outp.mask_low, gate=outp.gate, generator=gen)
+            seen_images, seen_masks = _black_box_view(images, outp.mask, cfg.black_box_size)
+            loss = loss_fn(seen_images, seen_masks, classes, is_real=is_real, masks_low=outp.mask_low, gate=outp.gate, generator=gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -310,6 +349,8 @@ def _parse(argv: Sequence[str] | None) -> TrainConfig:
         default = getattr(defaults, f.name)
         if f.name == "widths":
             p.add_argument(name, type=int, nargs="+", default=None, help="decoder widths, deepest first")
+        elif f.name == "data":
+            p.add_argument(name, nargs="+", default=None, help="image folders (joined), e.g. train-sample train-extra/nips17")
         elif isinstance(default, bool):
             p.add_argument(name, action=argparse.BooleanOptionalAction, default=default)
         else:
