@@ -1,0 +1,277 @@
+"""Mask quality on a tuning split, and the ablation table of the masker's training recipe.
+
+Every choice of the training recipe (weights of eq. 4, length of training, data) is made on a
+**tuning split** that is neither trained on nor reported: the 1,000 Flickr photographs of
+``imagenet/train-extra/nips17`` (430 ImageNet classes; none is an ILSVRC2012 validation image).
+They have class labels but no boxes, so the tuning criteria are the ones that need no boxes:
+
+* the paper's saliency metric s(a, p) = log(max(a, 0.05)) - log(p) of the box around the mask
+  thresholded at 0.5 (paper, sec. 5.2; lower is better);
+* the mean mask area (mean of M) and the share of pixels above 0.5;
+* speckle: connected *islands* of the thresholded mask beyond the first, and *holes* (connected
+  background regions that do not touch the border) per mask;
+* the black box's probability of the class with only the mask kept and with the mask removed
+  (blurred alternative image).
+
+Localisation error on the validation images with boxes (images 1-500 of the shared copy) is
+computed for the same checkpoints and reported beside them, never used to choose.
+
+Run ``python -m paperlib.experiments.ablation name=path/to/masker.pt ... --out figures/ablation``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from paperlib import metrics
+from paperlib.checkpoints import atomic_write_text, load_masker
+from paperlib.classifiers import load_classifier
+from paperlib.data import imagenet_folder
+from paperlib.errors import InputError
+from paperlib.evaluate import hardware, hardware_line, val_batches
+from paperlib.objective import apply_mask, gaussian_blur
+from paperlib.paths import FIGURES_DIR
+
+__all__ = [
+    "TUNING_FOLDER",
+    "tuning_images",
+    "speckle",
+    "mask_statistics",
+    "threshold_errors",
+    "evaluate_checkpoint",
+    "ablation_table",
+    "to_markdown",
+    "main",
+]
+
+#: The tuning split: a folder under ``<data_root>/imagenet`` that no shipped masker is trained on.
+TUNING_FOLDER = "train-extra/nips17"
+
+
+def tuning_images(size: int, n: int = 300, folder: str = TUNING_FOLDER) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed, evenly spread subset of the tuning split at the black box's square input size.
+
+    Args:
+        size: Side of the images (the black box's input size).
+        n: Number of images (taken every ``len // n``-th in file order, so always the same ones).
+        folder: Image folder (``<wnid>/*``) under ``<data_root>/imagenet`` or a path.
+
+    Returns:
+        images (n, 3, size, size) in [0, 1] and labels (n,) standard ImageNet indices.
+    """
+    ds = imagenet_folder(folder)
+    step = max(1, len(ds) // n)
+    idx = list(range(0, len(ds), step))[:n]
+    images, labels = [], []
+    for i in idx:
+        img, label = ds[i]
+        images.append(F.interpolate(img[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0])
+        labels.append(label)
+    return torch.stack(images).clamp(0, 1), torch.tensor(labels)
+
+
+def speckle(masks: torch.Tensor, threshold: float = 0.5) -> dict[str, torch.Tensor]:
+    """Count the islands and holes of thresholded masks.
+
+    An *island* is a connected component (8-connectivity) of ``M > threshold`` beyond the largest
+    one; a *hole* is a connected component (4-connectivity) of ``M <= threshold`` that does not touch
+    the image border. A clean, compact mask has 0 islands and 0 holes; speckle raises both.
+
+    Args:
+        masks: (N, 1, H, W) or (N, H, W) in [0, 1].
+        threshold: The paper's localisation threshold (0.5).
+
+    Returns:
+        ``{"islands": (N,), "holes": (N,)}`` as float tensors.
+
+    Example:
+        >>> m = torch.zeros(1, 1, 10, 10); m[..., 1:7, 1:7] = 1; m[..., 3, 3] = 0; m[..., 9, 9] = 1
+        >>> {k: v.tolist() for k, v in speckle(m).items()}
+        {'islands': [1.0], 'holes': [1.0]}
+    """
+    m = masks.detach().float()
+    if m.ndim == 4:
+        if m.shape[1] != 1:
+            raise InputError(f"masks must have one channel, got shape {tuple(masks.shape)}.")
+        m = m[:, 0]
+    if m.ndim != 3:
+        raise InputError(f"masks must have shape (N, 1, H, W) or (N, H, W), got {tuple(masks.shape)}.")
+    fg = (m > threshold).cpu().numpy()
+    islands, holes = [], []
+    eight = np.ones((3, 3), dtype=bool)
+    for f in fg:
+        _, n_fg = ndimage.label(f, structure=eight)
+        islands.append(max(n_fg - 1, 0))
+        bg_labels, n_bg = ndimage.label(~f)
+        border = set(np.unique(np.concatenate([bg_labels[0], bg_labels[-1], bg_labels[:, 0], bg_labels[:, -1]]))) - {0}
+        holes.append(n_bg - len(border))
+    return {"islands": torch.tensor(islands, dtype=torch.float32), "holes": torch.tensor(holes, dtype=torch.float32)}
+
+
+@torch.no_grad()
+def mask_statistics(
+    masker: torch.nn.Module, black_box: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 50
+) -> dict[str, float]:
+    """Box-free quality of a masker's masks for the given classes (the tuning criteria).
+
+    Returns:
+        Means over the images of: ``saliency`` (s(a, p) of the box of M > 0.5), ``box_area`` (a),
+        ``box_prob`` (p), ``area`` (mean of M), ``area_05`` (share of pixels with M > 0.5),
+        ``islands``, ``holes``, ``p_kept`` and ``p_removed`` (probability of the class for
+        Phi(X, M) and Phi(X, 1 - M) with the blurred image as the alternative), ``empty`` (share of
+        masks with no pixel above 0.5).
+    """
+    acc: dict[str, list[torch.Tensor]] = {}
+    for lo in range(0, len(labels), batch_size):
+        x, y = images[lo : lo + batch_size], labels[lo : lo + batch_size]
+        m = masker(x, y)
+        boxes, empty = metrics.mask_to_box(m, 0.5, return_empty=True)
+        s = metrics.box_saliency_scores(black_box, x, boxes, y)
+        blurred = gaussian_blur(x, 10.0 * x.shape[-1] / 224.0)
+        probs = black_box(torch.cat([apply_mask(x, m, blurred), apply_mask(x, 1 - m, blurred)])).softmax(-1)
+        p = probs.gather(1, torch.cat([y, y])[:, None])[:, 0]
+        sp = speckle(m)
+        parts = {
+            "saliency": s["score"], "box_area": s["area"], "box_prob": s["prob"],
+            "area": m.flatten(1).mean(1), "area_05": (m > 0.5).flatten(1).float().mean(1),
+            "islands": sp["islands"], "holes": sp["holes"], "p_kept": p[: len(y)], "p_removed": p[len(y) :],
+            "empty": empty.float(),
+        }
+        for k, v in parts.items():
+            acc.setdefault(k, []).append(v.float().cpu())
+    return {k: round(float(torch.cat(v).mean()), 4) for k, v in acc.items()}
+
+
+@torch.no_grad()
+def threshold_errors(
+    masker: torch.nn.Module,
+    black_box: torch.nn.Module,
+    thresholds: Sequence[float] = (0.3, 0.4, 0.5, 0.6, 0.7),
+    *,
+    limit: int | None = 500,
+    batch_size: int = 50,
+) -> tuple[dict[str, float], int]:
+    """Localisation error (%) on the validation images for several mask thresholds (one pass).
+
+    The paper's protocol is the threshold 0.5; the others show how well the mask's values are
+    calibrated. Reported only: no choice is made on these images.
+
+    Returns:
+        ``({str(threshold): error}, number of images)``.
+    """
+    correct = {t: 0 for t in thresholds}
+    n = 0
+    size = black_box.input_size
+    for batch in _cached_val(size, limit, batch_size):
+        m = masker(batch.images, batch.labels)
+        for t in thresholds:
+            boxes = metrics.scale_boxes(metrics.mask_to_box(m, t), (size, size), batch.sizes)
+            correct[t] += int(metrics.localisation_correct(boxes, batch.boxes).sum())
+        n += len(batch.labels)
+    return {str(t): round(100.0 * (1 - c / max(n, 1)), 1) for t, c in correct.items()}, n
+
+
+_VAL_CACHE: dict[tuple, list] = {}
+
+
+def _cached_val(size: int, limit: int | None, batch_size: int) -> list:
+    """The validation batches without the original images, kept in memory for the next checkpoint."""
+    key = (size, limit, batch_size)
+    if key not in _VAL_CACHE:
+        _VAL_CACHE[key] = [
+            SimpleNamespace(images=b.images, labels=b.labels, boxes=b.boxes, sizes=b.sizes)
+            for b in val_batches(size, limit=limit, batch_size=batch_size)
+        ]
+    return _VAL_CACHE[key]
+
+
+def evaluate_checkpoint(
+    path: str | Path,
+    *,
+    n_tune: int = 300,
+    val_limit: int | None = 500,
+    thresholds: Sequence[float] = (0.3, 0.4, 0.5, 0.6, 0.7),
+) -> dict[str, Any]:
+    """Tuning-split statistics and (reported only) validation localisation of one masker checkpoint."""
+    masker = load_masker(path)
+    black_box = load_classifier(masker.black_box)
+    images, labels = tuning_images(black_box.input_size, n_tune)
+    row: dict[str, Any] = {"tuning": mask_statistics(masker, black_box, images, labels), "n_tune": len(labels)}
+    if val_limit != 0:
+        row["val_error"], row["n_val"] = threshold_errors(masker, black_box, thresholds, limit=val_limit)
+    row["meta"] = {k: v for k, v in (getattr(masker, "meta", {}) or {}).items() if k in ("step", "train_config")}
+    return row
+
+
+def ablation_table(rows: dict[str, dict[str, Any]], notes: str = "") -> dict[str, Any]:
+    """Assemble the JSON result of an ablation from ``{row name: evaluate_checkpoint(...)}``."""
+    return {
+        "table": "ablation",
+        "title": "Masker recipe ablation (tuning split for choices; validation localisation reported only)",
+        "tuning_split": f"imagenet/{TUNING_FOLDER}: Flickr photographs with ImageNet labels, never trained on",
+        "rows": rows,
+        "notes": notes,
+        "hardware": hardware(),
+    }
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    """The ablation as a Markdown table: tuning criteria first, then the reported validation error."""
+    cols = ["saliency", "box_area", "area", "islands", "holes", "p_kept", "p_removed"]
+    first = next(iter(result["rows"].values()))
+    ts = list(first.get("val_error", {}))
+    head = ["row", *cols, *(f"val err @{t}" for t in ts)]
+    lines = [f"### {result['title']}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in result["rows"].items():
+        vals = [f"{r['tuning'][c]:.3f}" if c in ("saliency", "box_area", "area", "p_kept", "p_removed") else f"{r['tuning'][c]:.2f}" for c in cols]
+        vals += [f"{r.get('val_error', {}).get(t, float('nan')):.1f}" for t in ts]
+        lines.append("| " + " | ".join([name, *vals]) + " |")
+    n_val = first.get("n_val", 0)
+    lines += [
+        "",
+        f"Tuning split: {result['tuning_split']} ({first['n_tune']} images); choices are made on these columns only. "
+        f"'val err @t': localisation error (%) on ImageNet validation images 1-{n_val} with the mask read at threshold t "
+        "(the paper's protocol is t = 0.5; the other thresholds show calibration), reported, not used to choose.",
+        f"Hardware: {hardware_line(result['hardware'])}.",
+    ]
+    if result.get("notes"):
+        lines += ["", result["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m paperlib.experiments.ablation name=checkpoint ... [--out figures/ablation] [--n-tune 300] [--val-limit 500]``."""
+    ap = argparse.ArgumentParser(prog="python -m paperlib.experiments.ablation", description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", help="name=path of a masker checkpoint (or a shipped masker's name)")
+    ap.add_argument("--out", type=Path, default=FIGURES_DIR / "ablation")
+    ap.add_argument("--n-tune", type=int, default=300)
+    ap.add_argument("--val-limit", type=int, default=500, help="validation images for the reported error (0: skip)")
+    ap.add_argument("--notes", default="")
+    ap.add_argument("--merge", action="store_true", help="add the rows to an existing <out>.json")
+    a = ap.parse_args(argv)
+    out_json = a.out.with_suffix(".json")
+    rows: dict[str, Any] = json.loads(out_json.read_text())["rows"] if (a.merge and out_json.exists()) else {}
+    for spec in a.runs:
+        name, _, path = spec.partition("=")
+        t0 = time.time()
+        rows[name] = evaluate_checkpoint(path or name, n_tune=a.n_tune, val_limit=a.val_limit)
+        rows[name]["seconds"] = round(time.time() - t0, 1)
+        print(name, json.dumps(rows[name]["tuning"]), rows[name].get("val_error"), flush=True)
+    res = ablation_table(rows, a.notes)
+    atomic_write_text(json.dumps(res, indent=2), out_json)
+    atomic_write_text(to_markdown(res), a.out.with_suffix(".md"))
+    print(to_markdown(res))
+
+
+if __name__ == "__main__":
+    main()
