@@ -66,6 +66,8 @@ class TrainConfig:
         gate_lr_mult: Learning-rate multiplier of the feature filter's shared scale and offset.
         objective: Weights of eq. 4 (see :class:`~paperlib.objective.ObjectiveConfig`).
         checkpoint_every: Steps between atomic checkpoints.
+        snapshot_every: Also keep the masker every this many steps as ``<out>/snapshots/step<k>.pt``
+            (0 = never), for learning curves.
         seed: Seed of data order, augmentation, fake labels and alternative images.
         workers: DataLoader worker processes.
         threads: torch CPU threads (0 = torch's default).
@@ -93,6 +95,7 @@ class TrainConfig:
     gate_lr_mult: float = 30.0
     objective: dict[str, Any] = field(default_factory=dict)
     checkpoint_every: int = 50
+    snapshot_every: int = 0
     seed: int = 0
     workers: int = 1
     threads: int = 0
@@ -252,7 +255,7 @@ def train(cfg: TrainConfig, *, dataset: Dataset | None = None, progress: bool = 
         state = torch.load(last, map_location="cpu", weights_only=False)
         saved = dict(state["train_config"])
         mine = asdict(cfg)
-        diff = {k: (saved.get(k), mine[k]) for k in mine if k not in ("out", "steps", "workers", "threads") and saved.get(k) != mine[k]}
+        diff = {k: (saved.get(k), mine[k]) for k in mine if k not in ("out", "steps", "workers", "threads", "checkpoint_every", "snapshot_every") and saved.get(k) != mine[k]}
         if diff:
             raise ValueError(
                 f"{last} belongs to a run with another configuration {diff}: use another --out, or delete it to start over."
@@ -327,6 +330,8 @@ def train(cfg: TrainConfig, *, dataset: Dataset | None = None, progress: bool = 
             bar.set_postfix(loss=f"{rec['loss']:.3f}", area=f"{rec['area_real']:.2f}", fake=f"{rec['area_fake']:.2f}", p=f"{rec['p_preserve']:.2f}")
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 checkpoint()
+            if cfg.snapshot_every and step % cfg.snapshot_every == 0:
+                save_masker(masker, out / "snapshots" / f"step{step:06d}.pt", meta={"step": step, "train_config": asdict(cfg)})
     except KeyboardInterrupt:
         checkpoint()
         print(f"\nInterrupted: checkpoint saved at step {step} in {last}; run the same command to resume.", file=sys.stderr)
