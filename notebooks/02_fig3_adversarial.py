@@ -25,10 +25,11 @@ import torch
 from skimage import data as skdata
 
 import paperlib
-from paperlib import iterative, viz
-from paperlib.classes import imagenet_classes
+from paperlib.experiments import iterative, presets
+from paperlib.tools import viz
+from paperlib.core.classes import imagenet_classes
 
-settings = {"quick": {"iterations": 60}, "full": {"iterations": 300}}[preset]
+settings = presets.notebook("fig3_adversarial", preset)
 bb = paperlib.load_classifier(black_box)
 image = torch.from_numpy(skdata.chelsea()).permute(2, 0, 1).float().div(255)[None]
 image = torch.nn.functional.interpolate(image, size=(224, 224), mode="bilinear", antialias=True).clamp(0, 1)

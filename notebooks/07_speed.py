@@ -27,9 +27,11 @@ preset = "quick"
 # %%
 from IPython.display import Image, Markdown, display
 
-from paperlib import bench, paths
+from paperlib.tools import bench
+from paperlib.experiments import presets
+from paperlib.core import paths
 
-result = bench.run(preset=preset, memory="none" if preset == "quick" else "auto", out=paths.FIGURES_DIR, progress=False)
+result = bench.run(preset=preset, memory=presets.notebook("speed", preset)["memory"], out=paths.FIGURES_DIR, progress=False)
 display(Markdown(bench.to_markdown(result)))
 display(Image(filename=str(paths.FIGURES_DIR / "speed.png")))
 
@@ -57,13 +59,13 @@ if best:
 # that the fast paths give the same masks and the same localisation on validation images.
 
 # %%
-from paperlib import realtime
+from paperlib.tools import realtime
 
 saved = paths.FIGURES_DIR / "realtime_cpu.md"
 if saved.exists():
     display(Markdown("**From `make bench`:**\n\n" + saved.read_text()))
 live = realtime.run(preset, candidates=["eager", "fused_bn+channels_last", "onnxruntime"],
-                    eval_images=20 if preset == "quick" else 500, progress=False)
+                    eval_images=presets.notebook("speed", preset)["realtime_eval_images"], progress=False)
 display(Markdown("**This run:**\n\n" + realtime.to_markdown(live)))
 for r in live["rows"]:
     assert r["max_mask_diff"] < 1e-2, f"{r['candidate']}: masks differ from eager by {r['max_mask_diff']}"

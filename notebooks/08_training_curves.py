@@ -25,7 +25,8 @@ import json
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from paperlib import paths, viz
+from paperlib.core import paths
+from paperlib.tools import viz
 
 logs = {p.name.split(".")[0]: pd.read_json(p, lines=True) for p in sorted(paths.CHECKPOINT_DIR.glob("*.log.jsonl"))
         if not p.name.startswith("cifar10_classifier")}  # the maskers' per-step logs

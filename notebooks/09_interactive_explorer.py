@@ -36,14 +36,16 @@ from PIL import Image
 from torch.nn.functional import interpolate
 
 import paperlib
-from paperlib import metrics, objective, viz
-from paperlib.classes import imagenet_classes
-from paperlib.data import ImageNetVal, load_image, to_tensor
+from paperlib.core import metrics, objective
+from paperlib.tools import viz
+from paperlib.experiments import presets
+from paperlib.core.classes import imagenet_classes
+from paperlib.core.data import ImageNetVal, load_image, to_tensor
 
 names = imagenet_classes()
 bb = paperlib.load_classifier(black_box)
 masker = paperlib.load_masker(black_box, black_box=black_box)
-val = ImageNetVal(limit=100 if preset == "quick" else None)
+val = ImageNetVal(limit=presets.notebook("interactive_explorer", preset)["val_limit"])
 size = bb.input_size
 
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from paperlib.baselines import (
+from paperlib.experiments.baselines import (
     best_alpha,
     energy_box,
     gradcam_saliency,
@@ -20,7 +20,7 @@ from paperlib.baselines import (
     saliency_to_box,
     threshold_box,
 )
-from paperlib.errors import InputError
+from paperlib.core.errors import InputError
 
 H = W = 16
 PATCH = (slice(4, 8), slice(9, 13))  # rows 4..7, cols 9..12 -> box [9, 4, 12, 7]

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib import bench
-from paperlib.classifiers import BlackBox
-from paperlib.errors import InputError
+from paperlib.tools import bench
+from paperlib.core.classifiers import BlackBox
+from paperlib.core.errors import InputError
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from paperlib import InputError, UnknownModelError, WeightsNotFoundError, available_classifiers, load_classifier
-from paperlib.classes import imagenet_classes
+from paperlib.core.classes import imagenet_classes
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_lite0_top1_on_shared_validation_images(lite0, shared_data):
     from torch.utils.data import DataLoader
     from torchvision import transforms as T
 
-    from paperlib.data import ImageNetVal
+    from paperlib.core.data import ImageNetVal
 
     tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])
     ds = ImageNetVal(transform=tf)

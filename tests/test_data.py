@@ -12,8 +12,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from paperlib import data as D
-from paperlib.classes import imagenet_classes
-from paperlib.errors import CorruptImageError, DataNotFoundError, UnknownClassError
+from paperlib.core.classes import imagenet_classes
+from paperlib.core.errors import CorruptImageError, DataNotFoundError, UnknownClassError
 
 
 def _resize(size):

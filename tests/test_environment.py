@@ -4,7 +4,7 @@ import re
 import subprocess
 import tomllib
 
-from paperlib.paths import REPO_ROOT
+from paperlib.core.paths import REPO_ROOT
 
 
 def _norm(req: str) -> str:

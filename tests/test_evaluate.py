@@ -5,9 +5,10 @@ import json
 import pytest
 import torch
 
-from paperlib import evaluate, report
-from paperlib.classifiers import load_classifier
-from paperlib.masker import build_masker
+from paperlib.experiments import evaluate
+from paperlib.tools import report
+from paperlib.core.classifiers import load_classifier
+from paperlib.core.masker import build_masker
 
 
 @pytest.mark.slow

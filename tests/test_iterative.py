@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib.classifiers import BlackBox
-from paperlib.errors import InputError
-from paperlib.iterative import AdversarialResult, adversarial_mask, class_probability, optimize_masks
-from paperlib.objective import ObjectiveConfig
+from paperlib.core.classifiers import BlackBox
+from paperlib.core.errors import InputError
+from paperlib.experiments.iterative import AdversarialResult, adversarial_mask, class_probability, optimize_masks
+from paperlib.core.objective import ObjectiveConfig
 
 H = W = 32
 SQ = (slice(8, 16), slice(8, 16))  # the evidence square: rows/cols 8..15

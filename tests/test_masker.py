@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from paperlib import CheckpointMismatchError, InputError, UnknownClassError, build_masker, load_masker, save_masker
-from paperlib.classifiers import load_classifier
+from paperlib.core.classifiers import load_classifier
 
 
 @pytest.fixture(scope="module")

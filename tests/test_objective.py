@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib.errors import InputError
-from paperlib.objective import (
+from paperlib.core.errors import InputError
+from paperlib.core.objective import (
     ObjectiveConfig,
     SaliencyLoss,
     alternative_images,
