@@ -22,7 +22,6 @@
 preset = "quick"  # "quick" (CPU, CI) or "full" (paper scale)
 
 # %%
-import torch
 
 import paperlib
 from paperlib.core import data, paths

@@ -47,7 +47,12 @@ print("class:", imagenet_classes().name(cls))
 masks, histories = {}, {}
 for mode in ("ssr", "sdr", "both"):
     masks[mode], histories[mode] = iterative.optimise_masks(
-        bb, image, torch.tensor([cls]), mode=mode, iterations=settings["iterations"], return_history=True,
+        bb,
+        image,
+        torch.tensor([cls]),
+        mode=mode,
+        iterations=settings["iterations"],
+        return_history=True,
         config=objective_config,
         generator=torch.Generator().manual_seed(0),
     )
@@ -72,7 +77,9 @@ rows = []
 for mode, m in masks.items():
     keep, drop = p(objective.apply_mask(image, m, blurred)), p(objective.apply_mask(image, 1 - m, blurred))
     rows.append((mode, float(m.mean()), keep, drop))
-    print(f"{mode:5s} area {float(m.mean()):.2f}  p(keep region) {keep:.3f}  p(remove region) {drop:.3f}  (original {p_orig:.3f})")
+    print(
+        f"{mode:5s} area {float(m.mean()):.2f}  p(keep region) {keep:.3f}  p(remove region) {drop:.3f}  (original {p_orig:.3f})"
+    )
     h = histories[mode]["total"]
     assert h[-10:].mean() < h[:10].mean(), f"{mode}: the objective should decrease"
 ssr = dict((r[0], r) for r in rows)

@@ -64,11 +64,15 @@ from paperlib.core.data import ImageNetVal
 
 val = ImageNetVal()
 beagle = names.index("beagle")
-dog_idx = next(i for i, l in enumerate(val.labels) if l == beagle) if beagle in val.labels else next(
-    i for i, l in enumerate(val.labels) if 151 <= l <= 268
+dog_idx = (
+    next(i for i, l in enumerate(val.labels) if l == beagle)
+    if beagle in val.labels
+    else next(i for i, l in enumerate(val.labels) if 151 <= l <= 268)
 )
 dog = interpolate(val[dog_idx].image[None], size=(224, 224), mode="bilinear", antialias=True)
-cat = interpolate(torch.from_numpy(skdata.chelsea()).permute(2, 0, 1).float().div(255)[None], size=(224, 224), mode="bilinear", antialias=True)
+cat = interpolate(
+    torch.from_numpy(skdata.chelsea()).permute(2, 0, 1).float().div(255)[None], size=(224, 224), mode="bilinear", antialias=True
+)
 pair = torch.cat([cat, dog], dim=3).clamp(0, 1)  # (1, 3, 224, 448)
 dog_class = val.labels[dog_idx]
 masker = maskers["efficientnet_lite0"]

@@ -43,8 +43,10 @@ masker = paperlib.load_masker("cifar10")
 record = json.loads(cifar.DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
 masker_record = json.loads((paths.CHECKPOINT_DIR / "cifar10.json").read_text())
 print("black box:", record.get("architecture", "CifarNet"), "| exported from:", record.get("command", "?"))
-print(f"black box test accuracy (recorded at export): {100 * record['test_accuracy']:.2f} % "
-      f"on {record.get('test_images', 10000)} test images (paper's FitNet: 92 %)")
+print(
+    f"black box test accuracy (recorded at export): {100 * record['test_accuracy']:.2f} % "
+    f"on {record.get('test_images', 10000)} test images (paper's FitNet: 92 %)"
+)
 print("masker trained with:", masker_record["command"])
 
 # %%

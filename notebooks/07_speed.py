@@ -39,12 +39,16 @@ display(Image(filename=str(paths.FIGURES_DIR / "speed.png")))
 methods = [r["method"] for r in result["rows"]]
 print("measured:", methods)
 assert any(r["kind"] == "masker" for r in result["rows"]) and any(r["kind"] == "baseline" for r in result["rows"])
-best = max((r for r in result["rows"] if r["kind"] == "masker" and r.get("shipped")), default=None,
-           key=lambda r: r["batches"]["16"]["masks_per_s"]["median"])
+best = max(
+    (r for r in result["rows"] if r["kind"] == "masker" and r.get("shipped")),
+    default=None,
+    key=lambda r: r["batches"]["16"]["masks_per_s"]["median"],
+)
 if best:
     rate = best["batches"]["16"]["masks_per_s"]["median"]
-    print(f"fastest shipped masker: {rate:.1f} masks/s at batch 16 on {result['device_name']} "
-          f"(paper: > 100 masks/s on a 2017 GPU)")
+    print(
+        f"fastest shipped masker: {rate:.1f} masks/s at batch 16 on {result['device_name']} (paper: > 100 masks/s on a 2017 GPU)"
+    )
 
 # %% [markdown]
 # **Result.** The table gives the measured rates and the speedup of the shipped masker over each
@@ -64,15 +68,21 @@ from paperlib.tools import realtime
 saved = paths.FIGURES_DIR / "realtime_cpu.md"
 if saved.exists():
     display(Markdown("**From `make bench`:**\n\n" + saved.read_text()))
-live = realtime.run(preset, candidates=["eager", "fused_bn+channels_last", "onnxruntime"],
-                    eval_images=presets.notebook("speed", preset)["realtime_eval_images"], progress=False)
+live = realtime.run(
+    preset,
+    candidates=["eager", "fused_bn+channels_last", "onnxruntime"],
+    eval_images=presets.notebook("speed", preset)["realtime_eval_images"],
+    progress=False,
+)
 display(Markdown("**This run:**\n\n" + realtime.to_markdown(live)))
 for r in live["rows"]:
     assert r["max_mask_diff"] < 1e-2, f"{r['candidate']}: masks differ from eager by {r['max_mask_diff']}"
     assert abs(r["error_increase"]) <= 1.0, f"{r['candidate']}: localisation changed by {r['error_increase']} points"
 fastest = max(live["rows"], key=lambda r: r["masks_per_s_16"]["median"])
-print(f"fastest back end here: {fastest['candidate']}, {fastest['masks_per_s_16']['median']:.1f} masks/s at batch 16, "
-      f"{fastest['latency_ms_1']['median']:.1f} ms at batch 1 (goal: >= 30 masks/s, <= 33 ms)")
+print(
+    f"fastest back end here: {fastest['candidate']}, {fastest['masks_per_s_16']['median']:.1f} masks/s at batch 16, "
+    f"{fastest['latency_ms_1']['median']:.1f} ms at batch 1 (goal: >= 30 masks/s, <= 33 ms)"
+)
 
 # %% [markdown]
 # **Result (real time).** On the 2-core CPU of the development machine (`figures/realtime_cpu.md`,

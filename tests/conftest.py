@@ -213,8 +213,13 @@ def make_cifar_tar(path: Path, per_class: dict[str, dict[str, int]]) -> Path:
     return path
 
 
-def make_voc(root: Path, ids: Sequence[str] = ("2007_000001", "2007_000002"), aug: bool = True,
-             val_txt: bool = True, labels_csv: bool = True) -> dict:
+def make_voc(
+    root: Path,
+    ids: Sequence[str] = ("2007_000001", "2007_000002"),
+    aug: bool = True,
+    val_txt: bool = True,
+    labels_csv: bool = True,
+) -> dict:
     """Write a tiny VOC 2012 segmentation set under ``root/voc2012``.
 
     Image k has a mask with background 0, a 255 border and class ``k + 1``

@@ -10,6 +10,7 @@ import torch
 
 from paperlib.core import paths
 from paperlib.core.classifiers import BlackBox
+from paperlib.core.errors import WeightsNotFoundError
 from paperlib.experiments.cifar import (
     CifarNet,
     ClassifierTrainConfig,
@@ -20,7 +21,6 @@ from paperlib.experiments.cifar import (
     load_cifar10_classifier,
     train_classifier,
 )
-from paperlib.core.errors import WeightsNotFoundError
 
 
 @pytest.fixture(scope="module", autouse=True)

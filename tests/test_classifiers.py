@@ -91,7 +91,9 @@ def test_lite0_top1_on_shared_validation_images(lite0, shared_data):
     assert len(ds) == 500
     correct = 0
     with torch.inference_mode():
-        for batch in DataLoader(ds, batch_size=50, collate_fn=lambda b: (torch.stack([s.image for s in b]), torch.tensor([s.label for s in b]))):
+        for batch in DataLoader(
+            ds, batch_size=50, collate_fn=lambda b: (torch.stack([s.image for s in b]), torch.tensor([s.label for s in b]))
+        ):
             images, labels = batch
             correct += int((lite0(images).argmax(1) == labels).sum())
     top1 = correct / len(ds)

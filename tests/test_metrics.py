@@ -54,8 +54,10 @@ def test_box_iou_bad_shape():
 
 def test_localisation_correct_any_gt_box():
     pred = t([0, 0, 9, 9], [50, 50, 59, 59])
-    gts = [t([30, 30, 40, 40], [1, 1, 9, 9]),  # only the second gt box matches
-           t([0, 0, 99, 99])]                  # IoU 0.01: wrong
+    gts = [
+        t([30, 30, 40, 40], [1, 1, 9, 9]),  # only the second gt box matches
+        t([0, 0, 99, 99]),
+    ]  # IoU 0.01: wrong
     correct = localisation_correct(pred, gts)
     assert correct.tolist() == [True, False]
     assert localisation_error(pred, gts) == pytest.approx(50.0)

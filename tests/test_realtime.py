@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import paperlib
-from paperlib.tools import realtime
 from paperlib.core.errors import InputError
+from paperlib.tools import realtime
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -32,8 +32,17 @@ def real_batch():
 
 def _cfg(tmp_path, **kw):
     base = dict(
-        black_box="efficientnet_lite0", out=str(tmp_path / "run"), steps=6, batch_size=4, lr=3e-3,
-        image_size=SIZE, widths=[16, 8, 8], blocks=1, checkpoint_every=2, workers=0, seed=0,
+        black_box="efficientnet_lite0",
+        out=str(tmp_path / "run"),
+        steps=6,
+        batch_size=4,
+        lr=3e-3,
+        image_size=SIZE,
+        widths=[16, 8, 8],
+        blocks=1,
+        checkpoint_every=2,
+        workers=0,
+        seed=0,
     )
     base.update(kw)
     return TrainConfig(**base)
@@ -178,14 +187,17 @@ def test_retrain_runs_classifiers_first_with_their_recorded_commands(tmp_path, m
 
     ship = tmp_path / "ckpt"
     ship.mkdir()
-    (ship / "efficientnet_lite0.json").write_text(json.dumps(
-        {"train_args": ["--black-box", "efficientnet_lite0", "--out", "runs/x", "--steps", "3"]}))
+    (ship / "efficientnet_lite0.json").write_text(
+        json.dumps({"train_args": ["--black-box", "efficientnet_lite0", "--out", "runs/x", "--steps", "3"]})
+    )
     (ship / "cifar10.json").write_text(json.dumps({"train_args": ["--black-box", "cifar10", "--steps", "2"]}))
     (ship / "cifar10_classifier.json").write_text(json.dumps({"command": "python -m paperlib.cifar train --epochs 2 --width 8"}))
     calls = []
     monkeypatch.setattr(retrain, "CHECKPOINT_DIR", ship)
     monkeypatch.setattr(cifar, "main", lambda argv: calls.append(("cifar", list(argv))))
-    monkeypatch.setattr("paperlib.experiments.train.train", lambda cfg: calls.append(("masker", cfg.black_box, cfg.out, cfg.steps)))
+    monkeypatch.setattr(
+        "paperlib.experiments.train.train", lambda cfg: calls.append(("masker", cfg.black_box, cfg.out, cfg.steps))
+    )
     times = retrain.retrain(out=tmp_path / "re")
     assert list(times) == ["cifar10_classifier", "cifar10", "efficientnet_lite0"]
     assert calls[0] == ("cifar", ["train", "--epochs", "2", "--width", "8", "--out", str(tmp_path / "re" / "cifar10_classifier")])

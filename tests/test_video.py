@@ -7,9 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from paperlib.tools import video
 from paperlib.core.errors import DataNotFoundError, InputError
-
+from paperlib.tools import video
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -57,8 +57,8 @@ def check_images(images: torch.Tensor, name: str = "images", *, check_range: boo
         raise InputError(f"{name} must be a torch.Tensor of shape (N, 3, H, W), got {type(images).__name__}.")
     if images.ndim == 3:
         raise InputError(
-            f"{name} has shape {tuple(images.shape)}: a single image; add a batch dimension "
-            f"with images.unsqueeze(0) to get (1, 3, H, W)."
+            f"{name} has shape {tuple(images.shape)}: a single image, where (N, 3, H, W) is expected; add a "
+            f"batch dimension with images.unsqueeze(0) to get (1, 3, H, W)."
         )
     if images.ndim != 4:
         raise InputError(f"{name} must have shape (N, 3, H, W), got {tuple(images.shape)}.")
@@ -68,8 +68,7 @@ def check_images(images: torch.Tensor, name: str = "images", *, check_range: boo
         raise InputError(f"{name} must have 3 (RGB) channels in dim 1, got shape {tuple(images.shape)}.{hint}")
     if not images.is_floating_point():
         raise InputError(
-            f"{name} has dtype {images.dtype}; expected floating point in [0, 1]. "
-            f"For uint8 images use images.float() / 255."
+            f"{name} has dtype {images.dtype}; expected floating point in [0, 1]. For uint8 images use images.float() / 255."
         )
     if check_range and images.numel():
         lo, hi = float(images.min()), float(images.max())
@@ -202,7 +201,6 @@ def _public(path: str) -> None:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)
-
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ for every part of the project (data loaders, black boxes, figures, widgets).
 * CIFAR-10 has ten names and no wnids.
 
 Example:
-    >>> from paperlib.classes import imagenet_classes
+    >>> from paperlib.core.classes import imagenet_classes
     >>> c = imagenet_classes()
     >>> c.index("egyptian cat"), c.name(285)
     (285, 'Egyptian cat')
@@ -120,9 +120,7 @@ def _read_synsets(path_str: str, mtime_ns: int, size: int, num_classes: int) -> 
             full.append(rest)
             syns.append(tuple(s.strip() for s in rest.split(",") if s.strip()))
     if len(wnids) != num_classes:
-        raise DataNotFoundError(
-            f"Malformed synset file {path}: {len(wnids)} classes, expected {num_classes}. {_SYNSET_HOWTO}"
-        )
+        raise DataNotFoundError(f"Malformed synset file {path}: {len(wnids)} classes, expected {num_classes}. {_SYNSET_HOWTO}")
     if len(set(wnids)) != len(wnids) or list(wnids) != sorted(wnids):
         raise DataNotFoundError(
             f"Malformed synset file {path}: wnids must be unique and in the standard sorted order "
@@ -148,6 +146,21 @@ def _read_synsets(path_str: str, mtime_ns: int, size: int, num_classes: int) -> 
         alias_to_indices={k: tuple(v) for k, v in alias.items()},
         alias_display=display,
     )
+
+
+def _match_tier(key: str, q: str, word: re.Pattern) -> Optional[int]:
+    """How well ``key`` matches the query ``q`` (0 best), or None for no match."""
+    if key == q:
+        return 0  # exact
+    if word.search(key):
+        return 1  # whole word(s): "cat" -> "tiger cat"
+    if key.startswith(q):
+        return 2  # prefix: "gold" -> "goldfish"
+    if any(w.startswith(q) for w in key.replace(",", " ").split()):
+        return 3  # word prefix: "fish" -> "gold fish..."
+    if q in key:
+        return 4  # substring
+    return None
 
 
 class ClassIndex:
@@ -243,9 +256,7 @@ class ClassIndex:
         if not isinstance(i, int):
             raise UnknownClassError(f"Class index must be an int, got {type(i).__name__} {i!r}.")
         if not 0 <= i < self.num_classes:
-            raise UnknownClassError(
-                f"Class index {i} is out of range for {self.dataset} (0 to {self.num_classes - 1})."
-            )
+            raise UnknownClassError(f"Class index {i} is out of range for {self.dataset} (0 to {self.num_classes - 1}).")
         return i
 
     def _all_display_names(self, syn: Optional[_Synsets]) -> dict[str, str]:
@@ -369,19 +380,9 @@ class ClassIndex:
 
         word = re.compile(r"(?<![a-z0-9])" + re.escape(q) + r"(?![a-z0-9])")
         for key, i, secondary in entries:
-            if key == q:
-                tier = 0  # exact
-            elif word.search(key):
-                tier = 1  # whole word(s): "cat" -> "tiger cat"
-            elif key.startswith(q):
-                tier = 2  # prefix: "gold" -> "goldfish"
-            elif any(w.startswith(q) for w in key.replace(",", " ").split()):
-                tier = 3  # word prefix: "fish" -> "gold fish..."
-            elif q in key:
-                tier = 4  # substring
-            else:
-                continue
-            offer(i, (tier, secondary, len(key), i))
+            tier = _match_tier(key, q, word)
+            if tier is not None:
+                offer(i, (tier, secondary, len(key), i))
         if len(best) < k:
             keys: dict[str, list[int]] = {}
             for key, i, _ in entries:
@@ -439,9 +440,7 @@ class ClassIndex:
         if isinstance(classes, (list, tuple)):
             t = torch.tensor([self.index(c) for c in classes], dtype=torch.long)
             return self._fit_length(t, n)
-        raise InputError(
-            f"classes must be an int, a name, or a list/tensor of them, got {type(classes).__name__}."
-        )
+        raise InputError(f"classes must be an int, a name, or a list/tensor of them, got {type(classes).__name__}.")
 
     @staticmethod
     def _fit_length(t: torch.Tensor, n: int) -> torch.Tensor:

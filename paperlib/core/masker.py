@@ -57,9 +57,7 @@ class Bottleneck(nn.Module):
             nn.Conv2d(mid, cout, 1, bias=False),
             nn.BatchNorm2d(cout),
         )
-        self.shortcut = (
-            nn.Identity() if cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
-        )
+        self.shortcut = nn.Identity() if cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.body(x) + self.shortcut(x))
@@ -73,7 +71,9 @@ class Upsampler(nn.Module):
 
     def __init__(self, cin: int, cskip: int, cout: int, blocks: int) -> None:
         super().__init__()
-        self.up = nn.Sequential(nn.ConvTranspose2d(cin, cout, 2, stride=2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(cin, cout, 2, stride=2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+        )
         layers: list[nn.Module] = [Bottleneck(cout + cskip, cout)]
         layers += [Bottleneck(cout, cout) for _ in range(blocks - 1)]
         self.blocks = nn.Sequential(*layers)
@@ -88,27 +88,37 @@ class Upsampler(nn.Module):
 class FeatureFilter(nn.Module):
     """Class-selective gate on the deepest features: Y_ij = X_ij * sigmoid(a (X_ij . C_s + b_s) + b0).
 
-    The paper's filter is sigmoid(X_ij . C_s). ``b_s`` is a per-class bias and ``a``, ``b0`` a
-    shared scale and offset (initialised to 0, 0 and 1, 0, so the paper's filter is the starting
-    point). With few images per class (about 3 in the offline training sample) each class row
-    C_s is updated rarely; the shared ``a`` and ``b0`` are updated at every step and learn
-    quickly where to put the gate's threshold.
+    The paper's filter is sigmoid(X_ij . C_s): ``affine=False`` builds exactly that (no other
+    parameter). With ``affine=True`` (the default, and the shipped maskers) ``b_s`` is a per-class
+    bias and ``a``, ``b0`` a shared scale and offset (initialised to 0, 1 and 0, so the paper's
+    filter is the starting point). With few images per class (about 3 in the offline training
+    sample) each class row C_s is updated rarely; the shared ``a`` and ``b0`` are updated at every
+    step and learn quickly where to put the gate's threshold.
 
     Shape: x (N, C, h, w), classes (N,) -> (Y (N, C, h, w), gate (N, h, w)).
+
+    >>> f = FeatureFilter(10, 4, affine=False)
+    >>> sorted(name for name, _ in f.named_parameters())
+    ['embedding.weight']
     """
 
-    def __init__(self, num_classes: int, channels: int) -> None:
+    def __init__(self, num_classes: int, channels: int, *, affine: bool = True) -> None:
         super().__init__()
+        self.affine = affine
         self.embedding = nn.Embedding(num_classes, channels)
-        self.bias = nn.Parameter(torch.zeros(num_classes))
-        self.scale = nn.Parameter(torch.ones(()))
-        self.offset = nn.Parameter(torch.zeros(()))
+        if affine:
+            self.bias = nn.Parameter(torch.zeros(num_classes))
+            self.scale = nn.Parameter(torch.ones(()))
+            self.offset = nn.Parameter(torch.zeros(()))
         nn.init.normal_(self.embedding.weight, std=1.0 / math.sqrt(channels))
 
     def forward(self, x: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.embedding(classes)  # (N, C)
-        score = torch.einsum("nchw,nc->nhw", x, emb) + self.bias[classes][:, None, None]
-        gate = torch.sigmoid(self.scale * score + self.offset)
+        score = torch.einsum("nchw,nc->nhw", x, emb)
+        if self.affine:
+            gate = torch.sigmoid(self.scale * (score + self.bias[classes][:, None, None]) + self.offset)
+        else:
+            gate = torch.sigmoid(score)
         return x * gate[:, None], gate
 
 
@@ -136,7 +146,10 @@ class Masker(nn.Module):
         blocks: Bottleneck blocks per upsampler (paper: 3; CIFAR-10: 1).
         mask_stride: Stride of the predicted mask relative to the input (paper: 4).
         output_gate: Multiply the mask by the feature filter's gate, upsampled from stride 32
-            (not in the paper; see below). ``False`` is the paper's model.
+            (not in the paper; see below).
+        filter_affine: Give the feature filter a per-class bias and a shared scale and offset (see
+            :class:`FeatureFilter`; the shipped maskers have them). ``output_gate=False`` with
+            ``filter_affine=False`` is exactly the paper's model.
 
     On ``output_gate``: trained on the ~3000 offline ImageNet images for a few hundred steps, the
     paper's model learned masks that did not depend on the requested class at all (the same mask
@@ -164,6 +177,7 @@ class Masker(nn.Module):
         blocks: int = 3,
         mask_stride: int = 4,
         output_gate: bool = False,
+        filter_affine: bool = True,
     ) -> None:
         super().__init__()
         strides = list(encoder.strides)
@@ -188,9 +202,11 @@ class Masker(nn.Module):
             "mask_stride": mask_stride,
             "output_gate": output_gate,
         }
+        if not filter_affine:  # recorded only when off, so the shipped configurations stay as they are
+            self.config["filter_affine"] = False
         self.output_gate = output_gate
         chans = list(encoder.channels)
-        self.filter = FeatureFilter(num_classes, chans[-1])
+        self.filter = FeatureFilter(num_classes, chans[-1], affine=filter_affine)
         ups, cin = [], chans[-1]
         for i, w in enumerate(widths):
             skip = chans[-2 - i]
@@ -231,13 +247,11 @@ class Masker(nn.Module):
                 f"{tuple(self.filter.embedding.weight.shape)}."
             )
         self.filter.embedding.weight.copy_(w)
-        if classifier_layer.bias is not None:
+        if classifier_layer.bias is not None and self.filter.affine:
             self.filter.bias.copy_(classifier_layer.bias)
 
     # ------------------------------------------------------------------ forward
-    def forward(
-        self, images: torch.Tensor, classes: Any, *, return_aux: bool = False
-    ) -> torch.Tensor | MaskerOutput:
+    def forward(self, images: torch.Tensor, classes: Any, *, return_aux: bool = False) -> torch.Tensor | MaskerOutput:
         check_images(images, check_range=not torch.jit.is_tracing())
         n, _, h, w = images.shape
         cls = self.resolve_classes(classes, n, images.device)
@@ -266,7 +280,7 @@ def build_masker(black_box: str, encoder: str | None = None, **kwargs: Any) -> M
         black_box: Name of the black box the masker explains (see ``available_classifiers``).
         encoder: Encoder name; defaults to the black box's own backbone for the Lite models and
             CIFAR-10, and to ``resnet50`` (the paper's) otherwise.
-        **kwargs: ``widths``, ``width``, ``blocks``, ``mask_stride``, ``output_gate``, ``pretrained`` (ResNet-50 only),
+        **kwargs: ``widths``, ``width``, ``blocks``, ``mask_stride``, ``output_gate``, ``filter_affine``, ``pretrained`` (ResNet-50 only),
             ``encoder_widths`` (CIFAR-10 only).
 
     Defaults follow the paper: 768-channel first upsampler halved per block, 3 bottlenecks,

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._common import check_images, class_probability_from_logits, eval_mode, module_device
+from ._common import class_probability_from_logits, eval_mode, module_device
 from .errors import InputError
 from .objective import apply_mask
 
@@ -88,9 +88,7 @@ def _check_boxes(boxes: Tensor, name: str = "boxes", ndim: Optional[int] = None)
         except (TypeError, ValueError, RuntimeError) as exc:
             raise InputError(f"{name} must be a tensor of shape (..., 4), got {type(boxes).__name__}") from exc
     if boxes.ndim == 0 or boxes.shape[-1] != 4:
-        raise InputError(
-            f"{name} must have shape (..., 4) as (xmin, ymin, xmax, ymax), got shape {tuple(boxes.shape)}"
-        )
+        raise InputError(f"{name} must have shape (..., 4) as (xmin, ymin, xmax, ymax), got shape {tuple(boxes.shape)}")
     if ndim is not None and boxes.ndim != ndim:
         expected = "(4,)" if ndim == 1 else "(N, 4)" if ndim == 2 else f"{ndim}-D (..., 4)"
         raise InputError(f"{name} must have shape {expected}, got shape {tuple(boxes.shape)}")
@@ -113,9 +111,7 @@ def _check_masks(masks: Tensor, name: str = "masks") -> Tensor:
             )
         masks = masks[:, 0]
     elif masks.ndim != 3:
-        raise InputError(
-            f"{name} must have shape (N, 1, H, W) or (N, H, W), got {masks.ndim}-D shape {tuple(masks.shape)}"
-        )
+        raise InputError(f"{name} must have shape (N, 1, H, W) or (N, H, W), got {masks.ndim}-D shape {tuple(masks.shape)}")
     if masks.shape[-1] == 0 or masks.shape[-2] == 0:
         raise InputError(f"{name} has an empty spatial size {tuple(masks.shape[-2:])}")
     if masks.dtype == torch.bool:
@@ -147,9 +143,7 @@ def _sizes_tensor(size: Size, name: str) -> Tensor:
 # --------------------------------------------------------------------------- #
 # boxes
 # --------------------------------------------------------------------------- #
-def mask_to_box(
-    masks: Tensor, threshold: float = 0.5, return_empty: bool = False
-) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+def mask_to_box(masks: Tensor, threshold: float = 0.5, return_empty: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Tightest box containing all mask pixels strictly above ``threshold``.
 
     This is the paper's box rule for localisation (threshold 0.5, "the tightest
@@ -289,8 +283,7 @@ def _gt_list(gt_boxes: GtBoxes, n: int) -> list:
         raise InputError(f"got {n} predicted boxes but ground-truth boxes for {len(gt_boxes)} images")
     out = []
     for i, g in enumerate(gt_boxes):
-        g = _check_boxes(torch.as_tensor(g, dtype=torch.float32) if not isinstance(g, Tensor) else g,
-                         f"gt_boxes[{i}]")
+        g = _check_boxes(torch.as_tensor(g, dtype=torch.float32) if not isinstance(g, Tensor) else g, f"gt_boxes[{i}]")
         if g.ndim == 1:
             g = g[None]
         if g.ndim != 2:
@@ -459,8 +452,7 @@ def ground_truth_box(
         cls = torch.as_tensor(classes).reshape(-1)
         if len(labels) != len(boxes) or cls.numel() != len(boxes):
             raise InputError(
-                f"ground_truth_box: got {len(boxes)} images of boxes, {len(labels)} of labels "
-                f"and {cls.numel()} classes"
+                f"ground_truth_box: got {len(boxes)} images of boxes, {len(labels)} of labels and {cls.numel()} classes"
             )
     out = []
     for i, g in enumerate(boxes):
@@ -526,8 +518,6 @@ def _crop_box(img: Tensor, box: Tensor) -> Tuple[Tensor, float]:
     return crop, (x1 - x0 + 1) * (y1 - y0 + 1) / float(h * w)
 
 
-
-
 def box_saliency_scores(
     classifier: nn.Module,
     images: Union[Tensor, Sequence[Tensor]],
@@ -563,6 +553,39 @@ def box_saliency_scores(
         Dict of CPU float tensors ``(N,)``: ``'area'`` (a), ``'prob'`` (p) and
         ``'score'`` (s).
     """
+    imgs, bx, cls, size = _saliency_inputs(classifier, images, boxes, classes, input_size, batch_size)
+    n = len(imgs)
+    device = module_device(classifier, imgs[0].device if n else torch.device("cpu"))
+    areas = torch.empty(n, dtype=torch.float64)
+    probs = torch.empty(n, dtype=torch.float64)
+    with eval_mode(classifier), torch.no_grad():
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            crops = []
+            for i in range(start, stop):
+                crop, areas[i] = _crop_box(imgs[i], bx[i])
+                crop = F.interpolate(crop[None].float(), size=size, mode="bilinear", align_corners=False, antialias=True)
+                crops.append(crop.clamp_(0, 1))
+            logits = classifier(torch.cat(crops).to(device))
+            if logits.ndim != 2 or logits.shape[0] != stop - start:
+                raise InputError(f"classifier must return logits (B, num_classes), got shape {tuple(logits.shape)}")
+            c = cls[start:stop].to(logits.device).long()
+            if (c < 0).any() or (c >= logits.shape[1]).any():
+                raise InputError(f"classes must be in [0, {logits.shape[1]}), got {c.tolist()}")
+            probs[start:stop] = class_probability_from_logits(logits.double(), c).cpu()
+    score = saliency_metric(areas, probs)
+    return {"area": areas.float(), "prob": probs.float(), "score": score.float()}
+
+
+def _saliency_inputs(
+    classifier: nn.Module,
+    images: Union[Tensor, Sequence[Tensor]],
+    boxes: Tensor,
+    classes: Union[Tensor, Sequence[int], int],
+    input_size: Optional[Union[int, Tuple[int, int]]],
+    batch_size: int,
+) -> Tuple[list, Tensor, Tensor, Tuple[int, int]]:
+    """Check the inputs of :func:`box_saliency_scores`; returns (images as a list, boxes, classes, (h, w))."""
     if isinstance(images, Tensor):
         if images.ndim != 4 or images.shape[1] != 3:
             raise InputError(f"images must have shape (N, 3, H, W), got {tuple(images.shape)}")
@@ -596,38 +619,7 @@ def box_saliency_scores(
     size = (int(input_size), int(input_size)) if isinstance(input_size, int) else tuple(int(s) for s in input_size)
     if len(size) != 2:
         raise InputError(f"input_size must be an int or (h, w), got {input_size}")
-
-    device = module_device(classifier, imgs[0].device if n else torch.device("cpu"))
-    areas = torch.empty(n, dtype=torch.float64)
-    probs = torch.empty(n, dtype=torch.float64)
-    was_training = classifier.training
-    classifier.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, n, batch_size):
-                stop = min(start + batch_size, n)
-                crops = []
-                for i in range(start, stop):
-                    crop, areas[i] = _crop_box(imgs[i], bx[i])
-                    crop = F.interpolate(
-                        crop[None].float(), size=size, mode="bilinear", align_corners=False, antialias=True
-                    )
-                    crops.append(crop.clamp_(0, 1))
-                batch = torch.cat(crops).to(device)
-                logits = classifier(batch)
-                if logits.ndim != 2 or logits.shape[0] != stop - start:
-                    raise InputError(
-                        f"classifier must return logits (B, num_classes), got shape {tuple(logits.shape)}"
-                    )
-                c = cls[start:stop].to(logits.device).long()
-                if (c < 0).any() or (c >= logits.shape[1]).any():
-                    raise InputError(f"classes must be in [0, {logits.shape[1]}), got {c.tolist()}")
-                p = torch.softmax(logits.double(), dim=1).gather(1, c[:, None])[:, 0]
-                probs[start:stop] = p.cpu()
-    finally:
-        classifier.train(was_training)
-    score = saliency_metric(areas, probs)
-    return {"area": areas.float(), "prob": probs.float(), "score": score.float()}
+    return imgs, bx, cls, size
 
 
 def mean_saliency_metric(
@@ -681,12 +673,12 @@ def evidence_probabilities(
         raise InputError(f"got {n} images but {cls.numel()} classes")
     a = torch.full_like(images, 0.5) if alternative is None else alternative
     m = m.to(images.dtype)
-    views = {"image": images, "kept": images * m + a * (1 - m), "removed": images * (1 - m) + a * m}
+    views = {"image": images, "kept": apply_mask(images, m, a), "removed": apply_mask(images, 1 - m, a)}
     device = module_device(classifier, images.device)
     out: Dict[str, Tensor] = {}
     with torch.no_grad():
         for k, v in views.items():
-            p = torch.softmax(classifier(v.to(device)).float(), dim=1)
-            out[k] = p.gather(1, cls.to(p.device)[:, None])[:, 0].cpu()
+            logits = classifier(v.to(device)).float()
+            out[k] = class_probability_from_logits(logits, cls.to(logits.device)).cpu()
     out["area"] = m.flatten(1).mean(1).cpu()
     return out

@@ -41,7 +41,7 @@ The authors' public code also replaces -log f_c and f_c^l4 by hinge-style
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -166,8 +166,12 @@ def total_variation(masks: torch.Tensor) -> torch.Tensor:
         1 / (W - 1).
     """
     _check_masks(masks)
-    dx = (masks[..., :, 1:] - masks[..., :, :-1]).pow(2).flatten(1).mean(1) if masks.shape[-1] > 1 else masks.new_zeros(len(masks))
-    dy = (masks[..., 1:, :] - masks[..., :-1, :]).pow(2).flatten(1).mean(1) if masks.shape[-2] > 1 else masks.new_zeros(len(masks))
+    dx = (
+        (masks[..., :, 1:] - masks[..., :, :-1]).pow(2).flatten(1).mean(1) if masks.shape[-1] > 1 else masks.new_zeros(len(masks))
+    )
+    dy = (
+        (masks[..., 1:, :] - masks[..., :-1, :]).pow(2).flatten(1).mean(1) if masks.shape[-2] > 1 else masks.new_zeros(len(masks))
+    )
     return dx + dy
 
 
@@ -381,11 +385,7 @@ def saliency_objective(
         p_drop = p_drop.index_put((real,), pd)
     sel = selector_loss(gate, is_real) if (gate is not None and config.selector_weight > 0) else zero
     realf = is_real.to(images.dtype)
-    total = (
-        config.l2 * av
-        + realf * (config.l1 * tv + config.l0 * preserve + config.l3 * destroy)
-        + config.selector_weight * sel
-    )
+    total = config.l2 * av + realf * (config.l1 * tv + config.l0 * preserve + config.l3 * destroy) + config.selector_weight * sel
     return {
         "total": total,
         "tv": tv,
@@ -414,7 +414,14 @@ class SaliencyLoss(nn.Module):
 
     def forward(self, images, masks, classes, is_real=None, masks_low=None, gate=None, generator=None) -> torch.Tensor:
         self.last_terms = saliency_objective(
-            self.black_box, images, masks, classes, is_real=is_real, masks_low=masks_low, gate=gate,
-            config=self.config, generator=generator,
+            self.black_box,
+            images,
+            masks,
+            classes,
+            is_real=is_real,
+            masks_low=masks_low,
+            gate=gate,
+            config=self.config,
+            generator=generator,
         )
         return self.last_terms["total"].mean()

@@ -21,9 +21,8 @@ import torch
 
 from ._common import atomic_save, atomic_write_text
 from .errors import CheckpointMismatchError, DataNotFoundError, UnknownModelError
-from .masker import Masker, build_masker
+from .masker import build_masker
 from .paths import CHECKPOINT_DIR
-
 
 __all__ = [
     "FORMAT",
@@ -69,6 +68,7 @@ def masker_from_checkpoint(ckpt: dict, *, black_box: str | None = None):
         )
     kwargs = {k: cfg[k] for k in ("widths", "blocks", "mask_stride")}
     kwargs["output_gate"] = cfg.get("output_gate", False)
+    kwargs["filter_affine"] = cfg.get("filter_affine", True)
     if "encoder_widths" in cfg:
         kwargs["encoder_widths"] = cfg["encoder_widths"]
     masker = build_masker(cfg["black_box"], encoder=cfg["encoder"], **kwargs)

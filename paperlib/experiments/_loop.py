@@ -14,7 +14,7 @@ import json
 import sys
 from dataclasses import MISSING, Field, asdict, fields
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import torch
 
@@ -29,6 +29,7 @@ __all__ = [
     "rng_state",
     "set_rng_state",
     "load_last",
+    "resumed",
     "write_config",
     "add_dataclass_args",
     "dataclass_kwargs",
@@ -40,15 +41,24 @@ class ConfigMismatchError(CheckpointMismatchError):
 
 
 def config_diff(
-    saved: dict[str, Any], mine: dict[str, Any], allowed: Iterable[str], *, same: Callable[[str, Any, Any], bool] | None = None
+    saved: dict[str, Any], mine: dict[str, Any], allowed: Iterable[str], *, defaults: dict[str, Any] | None = None
 ) -> dict[str, tuple[Any, Any]]:
     """Fields of ``mine`` that differ from ``saved`` (as ``{name: (saved, mine)}``), except ``allowed``.
 
-    ``same(name, saved_value, my_value)`` may declare two values equal (default ``==``).
+    A field that ``saved`` lacks (a configuration written before the field existed) matches when
+    ``mine`` holds its default (``defaults``).
+
+    >>> config_diff({"lr": 0.1, "steps": 5}, {"lr": 0.2, "steps": 9, "new": 0}, ["steps"], defaults={"new": 0})
+    {'lr': (0.1, 0.2)}
     """
-    allowed = set(allowed)
-    equal = same or (lambda _name, a, b: a == b)
-    return {k: (saved.get(k), v) for k, v in mine.items() if k not in allowed and not equal(k, saved.get(k), v)}
+    allowed, defaults = set(allowed), defaults or {}
+
+    def same(k: str, v: Any) -> bool:
+        if k not in saved and k in defaults:
+            return v == defaults[k]
+        return saved.get(k) == v
+
+    return {k: (saved.get(k), v) for k, v in mine.items() if k not in allowed and not same(k, v)}
 
 
 def check_resume(
@@ -57,10 +67,10 @@ def check_resume(
     mine: dict[str, Any],
     allowed: Iterable[str],
     *,
-    same: Callable[[str, Any, Any], bool] | None = None,
+    defaults: dict[str, Any] | None = None,
 ) -> None:
     """Raise :class:`ConfigMismatchError` when ``last.pt``'s configuration differs from the requested one."""
-    diff = config_diff(saved, mine, allowed, same=same)
+    diff = config_diff(saved, mine, allowed, defaults=defaults)
     if diff:
         raise ConfigMismatchError(
             f"{last} belongs to a run with another configuration {diff} (saved, requested): use another "

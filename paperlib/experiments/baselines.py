@@ -73,8 +73,20 @@ METHODS: Tuple[str, ...] = ("grad", "guided", "gradcam")
 #: Activation modules that captum's GuidedBackprop does *not* override
 #: (it hooks ``nn.ReLU`` instances only); gradients pass through them unchanged.
 _UNHOOKED_ACTIVATIONS = (
-    nn.ReLU6, nn.SiLU, nn.GELU, nn.Hardswish, nn.Hardsigmoid, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU,
-    nn.CELU, nn.Mish, nn.Softplus, nn.RReLU, nn.Hardtanh,
+    nn.ReLU6,
+    nn.SiLU,
+    nn.GELU,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.Mish,
+    nn.Softplus,
+    nn.RReLU,
+    nn.Hardtanh,
 )
 
 
@@ -310,9 +322,7 @@ _DISPATCH = {
 }
 
 
-def saliency_map(
-    method: str, model: nn.Module, images: Tensor, classes: Union[Tensor, Sequence[int], int], **kw
-) -> Tensor:
+def saliency_map(method: str, model: nn.Module, images: Tensor, classes: Union[Tensor, Sequence[int], int], **kw) -> Tensor:
     """Dispatch to a baseline by name.
 
     Args:
@@ -381,14 +391,12 @@ def energy_box(maps: Tensor, fraction: float = 0.5, return_empty: bool = False):
     k = (csum < float(fraction) * total * (1 - 1e-9)).sum(dim=1, keepdim=True) + 1
     k = k.clamp(max=h * w)
     keep_sorted = torch.arange(h * w, device=m.device)[None] < k
-    keep_sorted &= (total > 0)  # all-zero map -> empty -> fallback
+    keep_sorted &= total > 0  # all-zero map -> empty -> fallback
     sel = torch.zeros_like(keep_sorted).scatter_(1, idx, keep_sorted)
     return mask_to_box(sel.reshape(n, h, w).float(), threshold=0.5, return_empty=return_empty)
 
 
-def saliency_to_box(
-    maps: Tensor, rule: str = "threshold", alpha: float = 0.5, fraction: float = 0.5, return_empty: bool = False
-):
+def saliency_to_box(maps: Tensor, rule: str = "threshold", alpha: float = 0.5, fraction: float = 0.5, return_empty: bool = False):
     """Turn saliency maps into boxes with a named rule.
 
     Args:

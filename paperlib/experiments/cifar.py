@@ -74,6 +74,9 @@ __all__ = [
     "FORMAT",
     "DEFAULT_CHECKPOINT",
     "DATA_NOTE",
+    "TRAIN_COMMAND",
+    "EXPORT_COMMAND",
+    "net_from_file",
     "CifarNet",
     "cifar_normalise",
     "cifar_normalize",
@@ -86,6 +89,7 @@ __all__ = [
     "load_cifar10_classifier",
     "main",
 ]
+
 
 # --------------------------------------------------------------------------- augmentation
 def _reflect_index(size: int, pad: int, device: torch.device) -> torch.Tensor:
@@ -273,9 +277,7 @@ def _accuracy(
     return correct / max(len(labels), 1)
 
 
-def evaluate_classifier(
-    model: nn.Module, split: str = "test", limit: int | None = None, batch_size: int = 1000
-) -> float:
+def evaluate_classifier(model: nn.Module, split: str = "test", limit: int | None = None, batch_size: int = 1000) -> float:
     """Top-1 accuracy on a CIFAR-10 split (from :func:`paperlib.data.cifar10_tensors`).
 
     Args:
@@ -402,11 +404,18 @@ def _start_run(cfg: ClassifierTrainConfig) -> _Run:
         net.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
     )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, total_steps, cfg.warmup))
-    run = _Run(cfg, out, device, cfg.amp and device.type == "cuda", train_x, train_y, test_x, test_y, steps_per_epoch,
-               net, opt, sched)
+    run = _Run(
+        cfg, out, device, cfg.amp and device.type == "cuda", train_x, train_y, test_x, test_y, steps_per_epoch, net, opt, sched
+    )
     state = _loop.load_last(out)
     if state is not None:
-        _loop.check_resume(out / "last.pt", dict(state["train_config"]), asdict(cfg), _RESUMABLE_CHANGES)
+        _loop.check_resume(
+            out / "last.pt",
+            dict(state["train_config"]),
+            asdict(cfg),
+            _RESUMABLE_CHANGES,
+            defaults=asdict(ClassifierTrainConfig()),
+        )
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -464,8 +473,13 @@ def _train_epoch(run: _Run, progress: bool) -> dict[str, Any]:
     run.net.train()
     t0 = time.time()
     loss_sum, correct, seen = 0.0, 0, 0
-    bar = tqdm(total=run.steps_per_epoch, disable=not progress, desc=f"epoch {run.epoch + 1}/{cfg.epochs}",
-               dynamic_ncols=True, leave=False)
+    bar = tqdm(
+        total=run.steps_per_epoch,
+        disable=not progress,
+        desc=f"epoch {run.epoch + 1}/{cfg.epochs}",
+        dynamic_ncols=True,
+        leave=False,
+    )
     try:
         for b in range(run.steps_per_epoch):
             idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]

@@ -59,12 +59,22 @@ __all__ = [
 PAPER: dict[str, dict[str, Any]] = {
     "table1": {"AlexNet": 39.8, "GoogLeNet": 36.9, "ResNet-50": 36.7},
     "table2": {
-        "Center box": 46.3, "Grad": 41.7, "Guided backprop": 42.0, "CAM": 48.1, "Excitation backprop": 39.0,
-        "Feedback": 38.7, "Mask (iterative)": 43.1, "Masking model": 36.9,
+        "Center box": 46.3,
+        "Grad": 41.7,
+        "Guided backprop": 42.0,
+        "CAM": 48.1,
+        "Excitation backprop": 39.0,
+        "Feedback": 38.7,
+        "Mask (iterative)": 43.1,
+        "Masking model": 36.9,
     },
     "table3": {
-        "Ground truth boxes": (0.00, 0.284), "Max box": (59.7, 1.366), "Center box": (46.3, 0.645),
-        "Grad": (41.7, 0.451), "Excitation backprop": (39.0, 0.415), "Masking model": (36.9, 0.318),
+        "Ground truth boxes": (0.00, 0.284),
+        "Max box": (59.7, 1.366),
+        "Center box": (46.3, 0.645),
+        "Grad": (41.7, 0.451),
+        "Excitation backprop": (39.0, 0.415),
+        "Masking model": (36.9, 0.318),
     },
 }
 
@@ -103,7 +113,10 @@ def val_batches(size: int, *, limit: int | None = None, batch_size: int = 50, st
         samples = [ds[i] for i in range(lo, min(lo + batch_size, stop))]
         originals = [s.image for s in samples]
         images = torch.stack(
-            [F.interpolate(o[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0] for o in originals]
+            [
+                F.interpolate(o[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
+                for o in originals
+            ]
         ).clamp(0, 1)
         yield ValBatch(
             images=images,
@@ -193,7 +206,9 @@ def localisation(
             take = len(batch.labels) if cap is None else max(0, min(len(batch.labels), cap - seen))
             if take == 0:
                 continue
-            sub = ValBatch(batch.images[:take], batch.originals[:take], batch.labels[:take], batch.boxes[:take], batch.sizes[:take])
+            sub = ValBatch(
+                batch.images[:take], batch.originals[:take], batch.labels[:take], batch.boxes[:take], batch.sizes[:take]
+            )
             boxes = method_boxes(m, sub, black_box, masker=masker, **kw)
             ok = metrics.localisation_correct(boxes, sub.boxes)
             res[m]["correct"] += int(ok.sum())
@@ -260,7 +275,11 @@ def tune_alphas(
     out = {}
     for m in methods:
         best, errors = baselines.best_alpha(torch.cat(maps[m]), gts, image_sizes=size_t)
-        out[m] = {"alpha": best, "tuning_error": round(errors[best], 1), "errors": {str(k): round(v, 1) for k, v in errors.items()}}
+        out[m] = {
+            "alpha": best,
+            "tuning_error": round(errors[best], 1),
+            "errors": {str(k): round(v, 1) for k, v in errors.items()},
+        }
     return out
 
 
@@ -272,7 +291,8 @@ def _alphas(alpha: float | str, black_box: torch.nn.Module, methods: Sequence[st
         text = ", ".join(f"{m} {t['alpha']:.2f}" for m, t in tuned.items())
         return {m: t["alpha"] for m, t in tuned.items()}, (
             f"thresholds tuned on held-out validation images {lo + 1}-{lo + n} (alpha: {text}; disjoint from the quick "
-            f"preset's images 1-100, inside the full preset's 1-500)")
+            f"preset's images 1-100, inside the full preset's 1-500)"
+        )
     a = float(alpha)
     return a, f"threshold at alpha={a} of the map's maximum (not tuned)"
 
@@ -296,11 +316,19 @@ def table1(black_boxes: Sequence[str], preset: str = "quick", progress: bool = T
                 "n": r["masker"]["n"],
             }
         )
-    return {"table": "table1", "title": "Table 1: localisation error (%) of the masking model", "rows": rows,
-            "preset": preset, "data": _subset(rows[0]["n"] if rows else 0), "hardware": hardware()}
+    return {
+        "table": "table1",
+        "title": "Table 1: localisation error (%) of the masking model",
+        "rows": rows,
+        "preset": preset,
+        "data": _subset(rows[0]["n"] if rows else 0),
+        "hardware": hardware(),
+    }
 
 
-def table2(black_box: str = "efficientnet_lite0", preset: str = "quick", alpha: float | str = "tuned", progress: bool = True) -> dict[str, Any]:
+def table2(
+    black_box: str = "efficientnet_lite0", preset: str = "quick", alpha: float | str = "tuned", progress: bool = True
+) -> dict[str, Any]:
     """Table 2: localisation error (%) of box and saliency methods for one black box.
 
     ``alpha``: the gradient maps' box threshold, ``"tuned"`` (:func:`tune_alphas`) or a number.
@@ -308,45 +336,105 @@ def table2(black_box: str = "efficientnet_lite0", preset: str = "quick", alpha: 
     p = presets.check_preset(preset, PRESETS)
     bb = load_classifier(black_box)
     masker = load_masker(black_box, black_box=black_box)
-    names = {"center": "Center box", "grad": "Grad", "guided": "Guided backprop", "gradcam": "CAM",
-             "mask": "Mask (iterative)", "masker": "Masking model"}
+    names = {
+        "center": "Center box",
+        "grad": "Grad",
+        "guided": "Guided backprop",
+        "gradcam": "CAM",
+        "mask": "Mask (iterative)",
+        "masker": "Masking model",
+    }
     alphas, alpha_note = _alphas(alpha, bb, ("grad", "guided", "gradcam"))
-    r = localisation(list(names), bb, masker=masker, limit=p["limit"], batch_size=p["batch_size"],
-                     limits={"mask": p["iterative_limit"]}, alpha=alphas, iterations=p["iterations"], progress=progress)
-    rows = [{"method": label, "ours": round(r[m]["error"], 1), "paper": PAPER["table2"][label], "n": r[m]["n"]}
-            for m, label in names.items()]
-    notes = (f"Grad, Guided backprop, CAM: {alpha_note}; CAM row: Grad-CAM on the last "
-             f"feature map (equal to CAM for a global-average-pool + linear head); Mask: Fong & Vedaldi's deletion game, "
-             f"{p['iterations']} iterations, on the first {r['mask']['n']} images only (it costs minutes per image on a CPU). "
-             f"Guided backprop (Captum) only modifies nn.ReLU: on black boxes with ReLU6 (EfficientNet-Lite) it equals Grad. "
-             f"The paper's column is for GoogLeNet on the full validation set.")
-    return {"table": "table2", "title": f"Table 2: localisation error (%), black box {black_box}", "rows": rows,
-            "preset": preset, "black_box": black_box, "data": _subset(r["masker"]["n"]), "notes": notes, "hardware": hardware()}
+    r = localisation(
+        list(names),
+        bb,
+        masker=masker,
+        limit=p["limit"],
+        batch_size=p["batch_size"],
+        limits={"mask": p["iterative_limit"]},
+        alpha=alphas,
+        iterations=p["iterations"],
+        progress=progress,
+    )
+    rows = [
+        {"method": label, "ours": round(r[m]["error"], 1), "paper": PAPER["table2"][label], "n": r[m]["n"]}
+        for m, label in names.items()
+    ]
+    notes = (
+        f"Grad, Guided backprop, CAM: {alpha_note}; CAM row: Grad-CAM on the last "
+        f"feature map (equal to CAM for a global-average-pool + linear head); Mask: Fong & Vedaldi's deletion game, "
+        f"{p['iterations']} iterations, on the first {r['mask']['n']} images only (it costs minutes per image on a CPU). "
+        f"Guided backprop (Captum) only modifies nn.ReLU: on black boxes with ReLU6 (EfficientNet-Lite) it equals Grad. "
+        f"The paper's column is for GoogLeNet on the full validation set."
+    )
+    return {
+        "table": "table2",
+        "title": f"Table 2: localisation error (%), black box {black_box}",
+        "rows": rows,
+        "preset": preset,
+        "black_box": black_box,
+        "data": _subset(r["masker"]["n"]),
+        "notes": notes,
+        "hardware": hardware(),
+    }
 
 
-def table3(black_box: str = "efficientnet_lite0", preset: str = "quick", alpha: float | str = "tuned", progress: bool = True) -> dict[str, Any]:
+def table3(
+    black_box: str = "efficientnet_lite0", preset: str = "quick", alpha: float | str = "tuned", progress: bool = True
+) -> dict[str, Any]:
     """Table 3: localisation error and saliency metric for boxes, Grad and the masking model."""
     p = presets.check_preset(preset, PRESETS)
     bb = load_classifier(black_box)
     masker = load_masker(black_box, black_box=black_box)
-    names = {"ground_truth": "Ground truth boxes", "max": "Max box", "center": "Center box", "grad": "Grad",
-             "masker": "Masking model"}
+    names = {
+        "ground_truth": "Ground truth boxes",
+        "max": "Max box",
+        "center": "Center box",
+        "grad": "Grad",
+        "masker": "Masking model",
+    }
     alphas, alpha_note = _alphas(alpha, bb, ("grad",))
-    r = localisation(list(names), bb, masker=masker, limit=p["limit"], batch_size=p["batch_size"], saliency=True,
-                     alpha=alphas, progress=progress)
+    r = localisation(
+        list(names),
+        bb,
+        masker=masker,
+        limit=p["limit"],
+        batch_size=p["batch_size"],
+        saliency=True,
+        alpha=alphas,
+        progress=progress,
+    )
     rows = []
     for m, label in names.items():
         pe, ps = PAPER["table3"][label]
-        rows.append({"method": label, "error (ours)": round(r[m]["error"], 1), "error (paper)": pe,
-                     "saliency (ours)": round(r[m]["saliency"], 3), "saliency (paper)": ps,
-                     "mean area a": round(r[m]["area"], 3), "mean p": round(r[m]["prob"], 3), "n": r[m]["n"]})
-    notes = (f"Grad: {alpha_note}. "
-             "s(a, p) = log(max(a, 0.05)) - log(p), crop resized to the black box's input size ignoring aspect "
-             "ratio; lower is better. Ground-truth row: the largest ground-truth box of each image. The paper's "
-             "column is for GoogLeNet on the full validation set; the metric depends on the classifier.")
-    return {"table": "table3", "title": f"Table 3: localisation error (%) and saliency metric, black box {black_box}",
-            "rows": rows, "preset": preset, "black_box": black_box, "data": _subset(r["masker"]["n"]), "notes": notes,
-            "hardware": hardware()}
+        rows.append(
+            {
+                "method": label,
+                "error (ours)": round(r[m]["error"], 1),
+                "error (paper)": pe,
+                "saliency (ours)": round(r[m]["saliency"], 3),
+                "saliency (paper)": ps,
+                "mean area a": round(r[m]["area"], 3),
+                "mean p": round(r[m]["prob"], 3),
+                "n": r[m]["n"],
+            }
+        )
+    notes = (
+        f"Grad: {alpha_note}. "
+        "s(a, p) = log(max(a, 0.05)) - log(p), crop resized to the black box's input size ignoring aspect "
+        "ratio; lower is better. Ground-truth row: the largest ground-truth box of each image. The paper's "
+        "column is for GoogLeNet on the full validation set; the metric depends on the classifier."
+    )
+    return {
+        "table": "table3",
+        "title": f"Table 3: localisation error (%) and saliency metric, black box {black_box}",
+        "rows": rows,
+        "preset": preset,
+        "black_box": black_box,
+        "data": _subset(r["masker"]["n"]),
+        "notes": notes,
+        "hardware": hardware(),
+    }
 
 
 #: Images of the CIFAR-10 test split used per preset (:data:`paperlib.experiments.presets.CIFAR_TABLE`).
@@ -370,7 +458,7 @@ def cifar10_table(preset: str = "quick", batch_size: int = 500) -> dict[str, Any
     images_u8, labels = images_u8[::step][:n], labels[::step][:n]
     correct, ev = [], {"image": [], "kept": [], "removed": [], "area": []}
     for lo in range(0, len(labels), batch_size):
-        x, y = images_u8[lo:lo + batch_size].float() / 255, labels[lo:lo + batch_size]
+        x, y = images_u8[lo : lo + batch_size].float() / 255, labels[lo : lo + batch_size]
         with torch.inference_mode():
             ok = bb(x).argmax(1) == y
             correct.append(ok)
@@ -387,16 +475,27 @@ def cifar10_table(preset: str = "quick", batch_size: int = 500) -> dict[str, Any
         {"quantity": "p(true class), mask removed", "ours": round(ev["removed"], 3), "paper": None},
         {"quantity": "mean mask area", "ours": round(ev["area"], 3), "paper": None},
     ]
-    notes = (f"Black box: paperlib's CifarNet (ResNet-9 design, width {getattr(bb.net, 'width', '?')}), "
-             f"trained by `{meta.get('command', '?')}`; the paper's is a FitNet. The masker was trained from scratch against it "
-             f"(command in paperlib/checkpoints/cifar10.json). Kept/removed: Phi(X, M) and Phi(X, 1 - M) with a grey "
-             f"alternative image. The paper reports no numbers for CIFAR-10 masks, only Fig. 6.")
-    return {"table": "cifar10", "title": "CIFAR-10: black box accuracy and the evidence in the masks", "rows": rows,
-            "preset": preset, "black_box": "cifar10", "n": len(labels),
-            "data": (f"CIFAR-10 test split, {len(labels)} images ("
-                     + (f"every {step}th, " if step > 1 else "")
-                     + f"{int(labels.bincount(minlength=10).min())}+ per class; shared JPEG copy, slightly lossy)"), "notes": notes,
-            "hardware": hardware()}
+    notes = (
+        f"Black box: paperlib's CifarNet (ResNet-9 design, width {getattr(bb.net, 'width', '?')}), "
+        f"trained by `{meta.get('command', '?')}`; the paper's is a FitNet. The masker was trained from scratch against it "
+        f"(command in paperlib/checkpoints/cifar10.json). Kept/removed: Phi(X, M) and Phi(X, 1 - M) with a grey "
+        f"alternative image. The paper reports no numbers for CIFAR-10 masks, only Fig. 6."
+    )
+    return {
+        "table": "cifar10",
+        "title": "CIFAR-10: black box accuracy and the evidence in the masks",
+        "rows": rows,
+        "preset": preset,
+        "black_box": "cifar10",
+        "n": len(labels),
+        "data": (
+            f"CIFAR-10 test split, {len(labels)} images ("
+            + (f"every {step}th, " if step > 1 else "")
+            + f"{int(labels.bincount(minlength=10).min())}+ per class; shared JPEG copy, slightly lossy)"
+        ),
+        "notes": notes,
+        "hardware": hardware(),
+    }
 
 
 def to_markdown(result: dict[str, Any]) -> str:
@@ -425,8 +524,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("table", choices=["table1", "table2", "table3", "cifar10"])
     ap.add_argument("--black-boxes", nargs="+", default=["efficientnet_lite0"])
     ap.add_argument("--preset", choices=list(PRESETS), default="quick")
-    ap.add_argument("--alpha", default="tuned",
-                    help="threshold of gradient maps as a fraction of their max, or 'tuned' (on held-out val images 401-500)")
+    ap.add_argument(
+        "--alpha",
+        default="tuned",
+        help="threshold of gradient maps as a fraction of their max, or 'tuned' (on held-out val images 401-500)",
+    )
     ap.add_argument("--out", type=Path, default=FIGURES_DIR)
     a = ap.parse_args(argv)
     t0 = time.time()

@@ -117,13 +117,7 @@ def _check_black_box(black_box: nn.Module) -> None:
         )
 
 
-
-
-
-
-def _prepare(
-    black_box: nn.Module, images: torch.Tensor, classes: ClassesLike
-) -> tuple[torch.Tensor, torch.Tensor, torch.device]:
+def _prepare(black_box: nn.Module, images: torch.Tensor, classes: ClassesLike) -> tuple[torch.Tensor, torch.Tensor, torch.device]:
     """Validate the inputs; return (images on the black box's device, classes, input device)."""
     _check_black_box(black_box)
     check_images(images)
@@ -159,8 +153,12 @@ def _probability(black_box: nn.Module, images: torch.Tensor, classes: torch.Tens
 def _tv_beta(masks: torch.Tensor, beta: float) -> torch.Tensor:
     """Fong & Vedaldi's TV_beta(M) = mean |dM/dx|^beta + mean |dM/dy|^beta, per image: (N,)."""
     n = len(masks)
-    dx = (masks[..., :, 1:] - masks[..., :, :-1]).abs().pow(beta).flatten(1).mean(1) if masks.shape[-1] > 1 else masks.new_zeros(n)
-    dy = (masks[..., 1:, :] - masks[..., :-1, :]).abs().pow(beta).flatten(1).mean(1) if masks.shape[-2] > 1 else masks.new_zeros(n)
+    dx = (
+        (masks[..., :, 1:] - masks[..., :, :-1]).abs().pow(beta).flatten(1).mean(1) if masks.shape[-1] > 1 else masks.new_zeros(n)
+    )
+    dy = (
+        (masks[..., 1:, :] - masks[..., :-1, :]).abs().pow(beta).flatten(1).mean(1) if masks.shape[-2] > 1 else masks.new_zeros(n)
+    )
     return dx + dy
 
 
@@ -374,8 +372,13 @@ def _check_settings(
 
 
 def _fong_terms(
-    black_box: nn.Module, x: torch.Tensor, m: torch.Tensor, m_low: torch.Tensor, cls: torch.Tensor,
-    blurred: torch.Tensor | None, fong: dict[str, float],
+    black_box: nn.Module,
+    x: torch.Tensor,
+    m: torch.Tensor,
+    m_low: torch.Tensor,
+    cls: torch.Tensor,
+    blurred: torch.Tensor | None,
+    fong: dict[str, float],
 ) -> dict[str, torch.Tensor]:
     """Fong & Vedaldi's deletion game: fv_l1 mean|1 - M| + fv_tv TV_beta(M) + f_c(Phi(X, M)), per image."""
     assert blurred is not None
@@ -386,8 +389,14 @@ def _fong_terms(
 
 
 def _paper_terms(
-    mode: str, black_box: nn.Module, x: torch.Tensor, m: torch.Tensor, m_low: torch.Tensor, cls: torch.Tensor,
-    alt: torch.Tensor, config: ObjectiveConfig,
+    mode: str,
+    black_box: nn.Module,
+    x: torch.Tensor,
+    m: torch.Tensor,
+    m_low: torch.Tensor,
+    cls: torch.Tensor,
+    alt: torch.Tensor,
+    config: ObjectiveConfig,
 ) -> dict[str, torch.Tensor]:
     """The terms of the SSR, SDR or eq. 4 (``"both"``) objective, per image, from :mod:`paperlib.core.objective`."""
     if mode == "both":

@@ -66,7 +66,9 @@ class TrainConfig:
         fake_prob: Probability of a fake label (paper: 0.3).
         encoder: Encoder name (default: the black box's backbone, or ResNet-50).
         widths, blocks, mask_stride: Decoder shape (paper: 768/384/192, 3, 4).
-        output_gate: Multiply the mask by the feature-filter gate (see :class:`~paperlib.masker.Masker`).
+        output_gate: Multiply the mask by the feature-filter gate (see :class:`~paperlib.core.masker.Masker`).
+        filter_affine: Per-class bias and shared scale/offset in the feature filter (``--no-filter-affine``
+            with ``output_gate=False`` is exactly the paper's model).
         init_embedding: Start the class embedding from the black box's final layer when the encoder
             features are the ones that layer reads.
         gate_lr_mult: Learning-rate multiplier of the feature filter's shared scale and offset.
@@ -98,6 +100,7 @@ class TrainConfig:
     blocks: int | None = None
     mask_stride: int | None = None
     output_gate: bool = False
+    filter_affine: bool = True
     init_embedding: bool = True
     gate_lr_mult: float = 30.0
     objective: dict[str, Any] = field(default_factory=dict)
@@ -151,7 +154,9 @@ class ResumableSampler(Sampler[int]):
         return 2**62
 
 
-def draw_fake_labels(labels: torch.Tensor, num_classes: int, prob: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def draw_fake_labels(
+    labels: torch.Tensor, num_classes: int, prob: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Replace each label with probability ``prob`` by a uniformly drawn *different* class.
 
     Returns:
@@ -176,9 +181,7 @@ def _default_dataset(cfg: TrainConfig) -> Dataset:
             return data.cifar10("train", transform=tf)
         folders = [data.imagenet_folder(d, transform=tf) for d in cfg.data]
     else:
-        tf = T.Compose(
-            [T.RandomResizedCrop(cfg.image_size, scale=(0.25, 1.0)), T.RandomHorizontalFlip(), T.ToTensor()]
-        )
+        tf = T.Compose([T.RandomResizedCrop(cfg.image_size, scale=(0.25, 1.0)), T.RandomHorizontalFlip(), T.ToTensor()])
         folders = [data.imagenet_folder(d, transform=tf) for d in (cfg.data or [None])]
     return folders[0] if len(folders) == 1 else ConcatDataset(folders)
 
@@ -192,6 +195,8 @@ def _build(cfg: TrainConfig) -> tuple[Masker, torch.nn.Module]:
     for k in ("widths", "blocks", "mask_stride", "output_gate"):
         if getattr(cfg, k) is not None:
             kw[k] = getattr(cfg, k)
+    if not cfg.filter_affine:
+        kw["filter_affine"] = False
     masker = build_masker(cfg.black_box, encoder=cfg.encoder, **kw)
     # Only a frozen copy of the black box's own backbone reads the features its final layer reads
     # (the CIFAR-10 encoder shares the black box's name but is trained from scratch).
@@ -270,7 +275,7 @@ def _start_run(cfg: TrainConfig) -> _Run:
         mine = {k: v for k, v in asdict(cfg).items() if k not in ("objective", "objective_preset")}
         mine["resolved_objective"] = cfg.objective_config()
         saved["resolved_objective"] = saved_objective(saved)
-        _loop.check_resume(out / "last.pt", saved, mine, _RESUMABLE_CHANGES)
+        _loop.check_resume(out / "last.pt", saved, mine, _RESUMABLE_CHANGES, defaults=asdict(TrainConfig()))
         masker.load_state_dict(state["masker_state"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -287,7 +292,12 @@ def _checkpoint(run: _Run) -> None:
     masker = run.masker
     atomic_save(
         {
-            "masker": {"format": FORMAT, "config": masker.config, "state_dict": masker.trainable_state_dict(), "meta": {"step": run.step}},
+            "masker": {
+                "format": FORMAT,
+                "config": masker.config,
+                "state_dict": masker.trainable_state_dict(),
+                "meta": {"step": run.step},
+            },
             "masker_state": masker.state_dict(),
             "optimizer": run.opt.state_dict(),
             "scheduler": run.sched.state_dict(),
@@ -327,8 +337,10 @@ def _train_step(run: _Run, images: torch.Tensor, labels: torch.Tensor, t0: float
         "time": round(time.time() - t0, 2),
         "lr": run.sched.get_last_lr()[0],
         "loss": loss.item(),
-        **{k: terms[k].detach()[real].mean().item() if real.any() else float("nan")
-           for k in ("tv", "preserve", "destroy", "p_preserve", "p_destroy")},
+        **{
+            k: terms[k].detach()[real].mean().item() if real.any() else float("nan")
+            for k in ("tv", "preserve", "destroy", "p_preserve", "p_destroy")
+        },
         "area_real": _nan_mean(area, real),
         "area_fake": _nan_mean(area, ~real),
         "gate_real": _nan_mean(gate, real),
@@ -351,8 +363,12 @@ def train(cfg: TrainConfig, *, dataset: Dataset | None = None, progress: bool = 
     run = _start_run(cfg)
     ds = dataset if dataset is not None else _default_dataset(cfg)
     loader = DataLoader(
-        ds, batch_size=cfg.batch_size, sampler=ResumableSampler(len(ds), cfg.seed, run.seen),
-        num_workers=cfg.workers, drop_last=True, persistent_workers=cfg.workers > 0,
+        ds,
+        batch_size=cfg.batch_size,
+        sampler=ResumableSampler(len(ds), cfg.seed, run.seen),
+        num_workers=cfg.workers,
+        drop_last=True,
+        persistent_workers=cfg.workers > 0,
     )
     run.masker.train()
     log = open(run.out / "log.jsonl", "a")
@@ -366,14 +382,20 @@ def train(cfg: TrainConfig, *, dataset: Dataset | None = None, progress: bool = 
             log.write(json.dumps(rec) + "\n")
             log.flush()
             bar.update(1)
-            bar.set_postfix(loss=f"{rec['loss']:.3f}", area=f"{rec['area_real']:.2f}", fake=f"{rec['area_fake']:.2f}",
-                            p=f"{rec['p_preserve']:.2f}")
+            bar.set_postfix(
+                loss=f"{rec['loss']:.3f}",
+                area=f"{rec['area_real']:.2f}",
+                fake=f"{rec['area_fake']:.2f}",
+                p=f"{rec['p_preserve']:.2f}",
+            )
             if run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps:
                 _checkpoint(run)
     except KeyboardInterrupt:
         _checkpoint(run)
-        print(f"\nInterrupted: checkpoint saved at step {run.step} in {run.out / 'last.pt'}; run the same command to resume.",
-              file=sys.stderr)
+        print(
+            f"\nInterrupted: checkpoint saved at step {run.step} in {run.out / 'last.pt'}; run the same command to resume.",
+            file=sys.stderr,
+        )
         raise
     finally:
         bar.close()
@@ -395,7 +417,9 @@ def _parse(argv: Sequence[str] | None) -> TrainConfig:
     """
     p = argparse.ArgumentParser(prog="python -m paperlib.train", description=__doc__.split("\n\n")[0])
     _loop.add_dataclass_args(
-        p, TrainConfig, skip=("objective", "objective_preset"),
+        p,
+        TrainConfig,
+        skip=("objective", "objective_preset"),
         special={
             "widths": {"type": int, "nargs": "+", "help": "decoder widths, deepest first"},
             "data": {"nargs": "+", "help": "image folders (joined), e.g. train-sample train-extra/nips17"},
@@ -404,9 +428,13 @@ def _parse(argv: Sequence[str] | None) -> TrainConfig:
     )
     for f in fields(ObjectiveConfig):
         p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=None, help=f"objective: {f.name}")
-    p.add_argument("--preset-objective", choices=_PRESET_CHOICES, default="paper",
-                   help="start from ObjectiveConfig.paper() (eq. 4 as printed, the default), .project() (the shipped "
-                        "maskers' recipe) or .official() (the authors' code); weights given as flags override it")
+    p.add_argument(
+        "--preset-objective",
+        choices=_PRESET_CHOICES,
+        default="paper",
+        help="start from ObjectiveConfig.paper() (eq. 4 as printed, the default), .project() (the shipped "
+        "maskers' recipe) or .official() (the authors' code); weights given as flags override it",
+    )
     args = vars(p.parse_args(argv))
     obj_names = {f.name for f in fields(ObjectiveConfig)}
     given = {k: v for k, v in args.items() if k in obj_names and v is not None}

@@ -45,7 +45,6 @@ import argparse
 import ctypes
 import gc
 import json
-import math
 import os
 import subprocess
 import sys
@@ -181,7 +180,9 @@ def bench_masker(
     return out
 
 
-def _baseline_fn(method: str, black_box: nn.Module, iterations: int = MASK_ITERATIONS) -> Callable[[torch.Tensor, torch.Tensor], Any]:
+def _baseline_fn(
+    method: str, black_box: nn.Module, iterations: int = MASK_ITERATIONS
+) -> Callable[[torch.Tensor, torch.Tensor], Any]:
     if method == "grad":
         return lambda x, c: gradient_saliency(black_box, x, c)
     if method == "gradcam":
@@ -252,8 +253,15 @@ def bench_baseline(
             else:
                 est[key] = (t1[key] if k > 1 else 0.0) + per_step * (iterations - (1 if k > 1 else 0))
         lo, hi = min(est.values()), max(est.values())
-        seconds = {"median": est["median"], "min": lo, "max": hi, "repeats": repeats, "warmup": warmup,
-                   "timed_1_iteration": t1, f"timed_{k}_iterations": tk}
+        seconds = {
+            "median": est["median"],
+            "min": lo,
+            "max": hi,
+            "repeats": repeats,
+            "warmup": warmup,
+            "timed_1_iteration": t1,
+            f"timed_{k}_iterations": tk,
+        }
         out["batches"][str(b)] = rates(seconds, b)
     return out
 
@@ -378,15 +386,34 @@ def measure_memory(
         if before is None or peak is None:
             return {"peak_mb": None, "weights_mb": weights_mb, "extra_mb": None, "method": "unavailable (no /proc/self/status)"}
         extra = max(peak - before, 0.0)
-        method = "peak RSS (VmHWM) over the call + weights" if reset else (
-            "process high-water mark (VmHWM could not be reset: may reflect an earlier method) + weights")
+        method = (
+            "peak RSS (VmHWM) over the call + weights"
+            if reset
+            else ("process high-water mark (VmHWM could not be reset: may reflect an earlier method) + weights")
+        )
     return {"peak_mb": weights_mb + extra, "weights_mb": weights_mb, "extra_mb": extra, "method": method}
 
 
 def _memory_subprocess(spec: str, *, size: int, threads: int, black_box: str, batch: int = 16) -> dict[str, Any]:
     """Run ``python -m paperlib.bench --only SPEC --json`` and parse its result."""
-    cmd = [sys.executable, "-m", "paperlib.bench", "--only", spec, "--json", "--size", str(size),
-           "--threads", str(threads), "--black-box", black_box, "--batch", str(batch), "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "paperlib.bench",
+        "--only",
+        spec,
+        "--json",
+        "--size",
+        str(size),
+        "--threads",
+        str(threads),
+        "--black-box",
+        black_box,
+        "--batch",
+        str(batch),
+        "--device",
+        "cpu",
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -410,8 +437,9 @@ def _only(spec: str, *, size: int, black_box: str, batch: int) -> dict[str, Any]
         bb = load_classifier(black_box, cache=False)
         classes = classes % bb.num_classes
         fn = _baseline_fn(method, bb, iterations=2)  # memory per iteration is constant
-        return measure_memory(lambda: fn(images, classes), "cpu", weights_bytes=_nbytes(bb),
-                              warmup=lambda: fn(images[:1], classes[:1]))
+        return measure_memory(
+            lambda: fn(images, classes), "cpu", weights_bytes=_nbytes(bb), warmup=lambda: fn(images[:1], classes[:1])
+        )
     masker = build_masker_spec(spec)
     x, c, _ = _native(masker, images, classes)
     if spec.startswith("opt:"):
@@ -468,25 +496,24 @@ def run(
         A JSON-serialisable dict: ``rows`` (one per method), ``reference``, ``hardware``,
         ``device``, ``threads``, ``preset``, ``protocol``, ``images``, ``paper_claim``, ``seconds``.
     """
-    if memory not in ("auto", "subprocess", "inprocess", "none"):
-        raise InputError(f"memory must be auto, subprocess, inprocess or none, got {memory!r}.")
     cfg = _protocol(preset, repeats, warmup, mask_iterations)
-    dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("device 'cuda' requested but torch.cuda.is_available() is False; use --device cpu.")
-    baselines = list(BASELINES) if baselines is None else list(baselines)
-    for b in baselines:
-        if b not in BASELINES:
-            raise UnknownModelError(f"Unknown baseline {b!r}; known: {', '.join(BASELINES)}.")
+    dev, baselines = _check_run_args(device, memory, baselines)
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(int(threads))
     t_start = time.time()
     try:
         images, classes, image_note = _bench_images(images, classes, size)
-        ctx = _Context(cfg=cfg, dev=dev, images=images.to(dev), classes=classes.to(dev), memory=memory,
-                       black_box=black_box, batch_sizes=(16, 1, 64) if dev.type == "cuda" else (16, 1),
-                       n_threads=torch.get_num_threads())
+        ctx = _Context(
+            cfg=cfg,
+            dev=dev,
+            images=images.to(dev),
+            classes=classes.to(dev),
+            memory=memory,
+            black_box=black_box,
+            batch_sizes=(16, 1, 64) if dev.type == "cuda" else (16, 1),
+            n_threads=torch.get_num_threads(),
+        )
         entries = _masker_entries(default_maskers() if maskers is None else maskers, optimised)
         rows, skipped = _measure_all(ctx, entries, baselines, progress)
         ref = _add_speedups(rows)
@@ -500,8 +527,13 @@ def run(
             "torch": torch.__version__,
             "threads": ctx.n_threads,
             "preset": preset,
-            "protocol": {**cfg, "batch_sizes": list(ctx.batch_sizes), "size": int(images.shape[-1]),
-                         "mask_iterations_reported": MASK_ITERATIONS, "memory": memory},
+            "protocol": {
+                **cfg,
+                "batch_sizes": list(ctx.batch_sizes),
+                "size": int(images.shape[-1]),
+                "mask_iterations_reported": MASK_ITERATIONS,
+                "memory": memory,
+            },
             "images": image_note,
             "paper_claim": PAPER_CLAIM,
             "paper_masks_per_s": PAPER_MASKS_PER_S,
@@ -536,6 +568,22 @@ class _Context:
         return _sync_for(self.dev)
 
 
+def _check_run_args(
+    device: str | torch.device | None, memory: str, baselines: Sequence[str] | None
+) -> tuple[torch.device, list[str]]:
+    """The run's device (default: CUDA when available) and baselines (default: all), checked."""
+    if memory not in ("auto", "subprocess", "inprocess", "none"):
+        raise InputError(f"memory must be auto, subprocess, inprocess or none, got {memory!r}.")
+    dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("device 'cuda' requested but torch.cuda.is_available() is False; use --device cpu.")
+    baselines = list(BASELINES) if baselines is None else list(baselines)
+    for b in baselines:
+        if b not in BASELINES:
+            raise UnknownModelError(f"Unknown baseline {b!r}; known: {', '.join(BASELINES)}.")
+    return dev, baselines
+
+
 def _protocol(preset: str, repeats: int | None, warmup: int | None, mask_iterations: int | None) -> dict[str, int]:
     """The preset's timing protocol with the given overrides."""
     cfg = dict(presets.check_preset(preset, PRESETS))
@@ -547,9 +595,7 @@ def _protocol(preset: str, repeats: int | None, warmup: int | None, mask_iterati
     return cfg
 
 
-def _bench_images(
-    images: torch.Tensor | None, classes: torch.Tensor | None, size: int
-) -> tuple[torch.Tensor, torch.Tensor, str]:
+def _bench_images(images: torch.Tensor | None, classes: torch.Tensor | None, size: int) -> tuple[torch.Tensor, torch.Tensor, str]:
     """The given images (classes default to 0), else :func:`load_bench_images`, with a description."""
     if images is None:
         images, classes, image_note = load_bench_images(size)
@@ -611,8 +657,12 @@ def _memory_of(
     if mode == "auto":
         mode = "subprocess" if (ctx.dev.type == "cpu" and spec is not None) else "inprocess"
     if mode == "subprocess" and spec is not None and ctx.dev.type == "cpu":
-        return _memory_subprocess(spec, size=ctx.images.shape[-1], threads=ctx.n_threads,
-                                  black_box=ctx.black_box if isinstance(ctx.black_box, str) else "efficientnet_lite0")
+        return _memory_subprocess(
+            spec,
+            size=ctx.images.shape[-1],
+            threads=ctx.n_threads,
+            black_box=ctx.black_box if isinstance(ctx.black_box, str) else "efficientnet_lite0",
+        )
     return measure_memory(call, ctx.dev, weights_bytes=_nbytes(module), warmup=warm)
 
 
@@ -623,8 +673,16 @@ def _masker_row(ctx: _Context, key: str, value: Any) -> dict[str, Any]:
     module = module.eval().to(ctx.dev)
     x, c, native_note = _native(module, ctx.images, ctx.classes)
     cl = bool(getattr(module, "optimised", {}).get("channels_last"))
-    res = bench_masker(module, x, c, batch_sizes=ctx.batch_sizes, repeats=ctx.cfg["repeats"], warmup=ctx.cfg["warmup"],
-                       sync=ctx.sync, channels_last=cl)
+    res = bench_masker(
+        module,
+        x,
+        c,
+        batch_sizes=ctx.batch_sizes,
+        repeats=ctx.cfg["repeats"],
+        warmup=ctx.cfg["warmup"],
+        sync=ctx.sync,
+        channels_last=cl,
+    )
     xb, cb = _batch(x, c, 16)
     if cl:
         xb = xb.contiguous(memory_format=torch.channels_last)
@@ -638,15 +696,22 @@ def _masker_row(ctx: _Context, key: str, value: Any) -> dict[str, Any]:
     notes = [_SPEC_NOTES.get(base_spec or "", _describe(module))]
     if getattr(module, "optimised", None):
         o = module.optimised
-        notes.append(f"optimise_for_cpu: {o['fused_conv_bn']} conv+BN pairs fused, "
-                     f"{'channels-last' if o['channels_last'] else 'contiguous'}")
+        notes.append(
+            f"optimise_for_cpu: {o['fused_conv_bn']} conv+BN pairs fused, "
+            f"{'channels-last' if o['channels_last'] else 'contiguous'}"
+        )
     if native_note:
         notes.append(native_note)
     return {
-        "method": key, "kind": "masker", "spec": spec,
+        "method": key,
+        "kind": "masker",
+        "spec": spec,
         "shipped": bool(base_spec and base_spec.startswith("shipped:")),
-        "comparable": not native_note, "config": getattr(module, "config", None),
-        **res, "memory": mem, "note": "; ".join(notes),
+        "comparable": not native_note,
+        "config": getattr(module, "config", None),
+        **res,
+        "memory": mem,
+        "note": "; ".join(notes),
     }
 
 
@@ -660,24 +725,40 @@ def _baseline_row(ctx: _Context, key: str) -> dict[str, Any]:
     bb_name = black_box if isinstance(black_box, str) else getattr(black_box, "name", type(black_box).__name__)
     c_bb = ctx.classes % int(getattr(bb_module, "num_classes", 1000))
     bs = ctx.batch_sizes if key != "mask" else (16, 1)
-    res = bench_baseline(key, bb_module, ctx.images, c_bb, batch_sizes=bs,
-                         repeats=ctx.cfg["mask_repeats"] if key == "mask" else ctx.cfg["repeats"],
-                         warmup=ctx.cfg["warmup"], sync=ctx.sync, iterations=MASK_ITERATIONS,
-                         timed_iterations=ctx.cfg["mask_iterations"])
+    res = bench_baseline(
+        key,
+        bb_module,
+        ctx.images,
+        c_bb,
+        batch_sizes=bs,
+        repeats=ctx.cfg["mask_repeats"] if key == "mask" else ctx.cfg["repeats"],
+        warmup=ctx.cfg["warmup"],
+        sync=ctx.sync,
+        iterations=MASK_ITERATIONS,
+        timed_iterations=ctx.cfg["mask_iterations"],
+    )
     xb, cb = _batch(ctx.images, c_bb, 16)
     fn = _baseline_fn(key, bb_module, iterations=2)
-    mem = _memory_of(ctx, f"baseline:{key}" if isinstance(black_box, str) else None, lambda: fn(xb, cb), bb_module,
-                     lambda: fn(xb[:1], cb[:1]))
+    mem = _memory_of(
+        ctx, f"baseline:{key}" if isinstance(black_box, str) else None, lambda: fn(xb, cb), bb_module, lambda: fn(xb[:1], cb[:1])
+    )
     note = _BASELINE_NOTES.get(key, "")
     if key == "mask":
         note = f"optimise_masks(mode='fong'), {MASK_ITERATIONS} Adam iterations, 28x28 mask"
         if res["extrapolated"]:
-            note += (f"; measured at {res['timed_iterations']} iterations (and 1), scaled to "
-                     f"{MASK_ITERATIONS} (linear)")
+            note += f"; measured at {res['timed_iterations']} iterations (and 1), scaled to {MASK_ITERATIONS} (linear)"
         if mem is not None:
             note += "; memory measured over 2 iterations"
-    return {"method": BASELINES[key], "kind": "baseline", "spec": f"baseline:{key}", "shipped": False,
-            "comparable": True, **res, "memory": mem, "note": f"{note}; black box {bb_name}"}
+    return {
+        "method": BASELINES[key],
+        "kind": "baseline",
+        "spec": f"baseline:{key}",
+        "shipped": False,
+        "comparable": True,
+        **res,
+        "memory": mem,
+        "note": f"{note}; black box {bb_name}",
+    }
 
 
 def _rate(r: dict[str, Any], b: str = "16") -> float | None:
@@ -706,20 +787,28 @@ def to_markdown(result: dict[str, Any]) -> str:
     ref = result.get("reference")
     ref_row = next((r for r in result["rows"] if r["method"] == ref), None)
     sp_col = "speedup of the best shipped masker" if ref_row and ref_row["shipped"] else "speedup of the fastest masker"
-    cols = ["method", "masks/s @16", "latency @1 (ms)"] + (["masks/s @64"] if has64 else []) + [
-        "peak memory (MB)", sp_col, "note"]
+    cols = (
+        ["method", "masks/s @16", "latency @1 (ms)"] + (["masks/s @64"] if has64 else []) + ["peak memory (MB)", sp_col, "note"]
+    )
     lines = [f"### {result['title']}", ""]
     p = result["protocol"]
-    lines.append(f"Hardware: {result['hardware_line']}. Device `{result['device']}` ({result['device_name']}); "
-                 f"preset `{result['preset']}` ({p['repeats']} timed run(s) after {p['warmup']} warm-up run(s); cells give the "
-                 f"median (min–max)); images: {result['images']}.")
+    lines.append(
+        f"Hardware: {result['hardware_line']}. Device `{result['device']}` ({result['device_name']}); "
+        f"preset `{result['preset']}` ({p['repeats']} timed run(s) after {p['warmup']} warm-up run(s); cells give the "
+        f"median (min–max)); images: {result['images']}."
+    )
     lines.append("")
-    best = max((r for r in result["rows"] if r["kind"] == "masker" and r.get("comparable")),
-               key=lambda r: r["batches"]["16"]["masks_per_s"]["median"], default=None)
+    best = max(
+        (r for r in result["rows"] if r["kind"] == "masker" and r.get("comparable")),
+        key=lambda r: r["batches"]["16"]["masks_per_s"]["median"],
+        default=None,
+    )
     claim = f"**Paper's claim:** {result['paper_claim']}."
     if best is not None:
-        claim += (f" **This run:** {best['method']} gives {fmt_rate(best['batches']['16']['masks_per_s']['median'])} "
-                  f"masks/s at batch 16 on `{result['device']}` ({result['device_name']}).")
+        claim += (
+            f" **This run:** {best['method']} gives {fmt_rate(best['batches']['16']['masks_per_s']['median'])} "
+            f"masks/s at batch 16 on `{result['device']}` ({result['device_name']})."
+        )
     if ref is not None:
         claim += f" Speedups are relative to: {ref}" + ("" if ref_row and ref_row["shipped"] else " (no shipped masker)") + "."
     lines += [claim, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -738,11 +827,14 @@ def to_markdown(result: dict[str, Any]) -> str:
         cells = [sk["method"]] + ["—"] * (len(cols) - 2) + ["not measured: " + sk["error"].replace("|", "/")]
         lines.append("| " + " | ".join(cells) + " |")
     mem_methods = sorted({(r.get("memory") or {}).get("method", "") for r in result["rows"]} - {""})
-    lines += ["", "Masks/s @16: 16 / seconds per call on a batch of 16; latency @1: seconds per call on one image. "
-              "Maskers run under `torch.inference_mode()`; the baselines need one backward pass per mask (Grad, "
-              "Grad-CAM) or one per iteration (Mask). Speedup: masks/s @16 of the reference masker divided by "
-              "that of the row (>1: the masker is faster). Peak memory: the method's weights plus the largest extra "
-              f"memory one call on a batch of 16 takes ({'; '.join(mem_methods) if mem_methods else 'not measured'})."]
+    lines += [
+        "",
+        "Masks/s @16: 16 / seconds per call on a batch of 16; latency @1: seconds per call on one image. "
+        "Maskers run under `torch.inference_mode()`; the baselines need one backward pass per mask (Grad, "
+        "Grad-CAM) or one per iteration (Mask). Speedup: masks/s @16 of the reference masker divided by "
+        "that of the row (>1: the masker is faster). Peak memory: the method's weights plus the largest extra "
+        f"memory one call on a batch of 16 takes ({'; '.join(mem_methods) if mem_methods else 'not measured'}).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -770,8 +862,11 @@ def speed_figure(result: dict[str, Any]):
     ax.legend(loc="lower right", fontsize=8)
     for yi, v, r in zip(y, vals, rows):
         ax.text(r["batches"]["16"]["masks_per_s"]["max"] * 1.08, yi, fmt_rate(v), va="center", fontsize=8)
-    ax.set_xlabel(f"masks/s at batch 16 (log scale); {result['device']}: {result['device_name']}, "
-                  f"torch threads: {result['threads']}, preset {result['preset']}", fontsize=9)
+    ax.set_xlabel(
+        f"masks/s at batch 16 (log scale); {result['device']}: {result['device_name']}, "
+        f"torch threads: {result['threads']}, preset {result['preset']}",
+        fontsize=9,
+    )
     ax.set_title("Masks per second (blue: masking models; grey: baselines)", fontsize=10)
     if vals:
         ax.set_xlim(min(min(vals) / 3, PAPER_MASKS_PER_S / 3), max(max(vals) * 5, PAPER_MASKS_PER_S * 3))
@@ -803,8 +898,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     ap.add_argument("--mask-iterations", type=int, default=None, help="iterations of the Mask baseline actually timed")
     ap.add_argument("--black-box", default="efficientnet_lite0", help="black box of the baselines")
     ap.add_argument("--baselines", nargs="*", default=None, choices=list(BASELINES), help="default: all")
-    ap.add_argument("--maskers", nargs="*", default=None, metavar="SPEC",
-                    help="paper-resnet50, paper-lite0, shipped:<name> (default: the two paper designs and every shipped one)")
+    ap.add_argument(
+        "--maskers",
+        nargs="*",
+        default=None,
+        metavar="SPEC",
+        help="paper-resnet50, paper-lite0, shipped:<name> (default: the two paper designs and every shipped one)",
+    )
     ap.add_argument("--optimised", action="store_true", help="also time optimise_for_cpu copies of the maskers")
     ap.add_argument("--memory", choices=["auto", "subprocess", "inprocess", "none"], default="auto")
     ap.add_argument("--out", type=Path, default=FIGURES_DIR)
@@ -820,9 +920,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
         print(json.dumps(res))
         return None
     maskers = None if a.maskers is None else {f"Masking model `{s}`": s for s in a.maskers}
-    result = run(a.preset, a.device, maskers=maskers, baselines=a.baselines, black_box=a.black_box, size=a.size,
-                 threads=a.threads, repeats=a.repeats, warmup=a.warmup, mask_iterations=a.mask_iterations,
-                 optimised=a.optimised, memory=a.memory, out=a.out, progress=not a.no_progress)
+    result = run(
+        a.preset,
+        a.device,
+        maskers=maskers,
+        baselines=a.baselines,
+        black_box=a.black_box,
+        size=a.size,
+        threads=a.threads,
+        repeats=a.repeats,
+        warmup=a.warmup,
+        mask_iterations=a.mask_iterations,
+        optimised=a.optimised,
+        memory=a.memory,
+        out=a.out,
+        progress=not a.no_progress,
+    )
     if a.json:
         print(json.dumps(result, indent=2, default=str))
     else:

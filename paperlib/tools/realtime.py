@@ -50,7 +50,6 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from tqdm.auto import tqdm
 
@@ -180,9 +179,14 @@ def _onnx_session(model: nn.Module, threads: int | None) -> Callable[[torch.Tens
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _Forward(model).eval(), (x, c), path, input_names=["images", "classes"], output_names=["mask"],
+                _Forward(model).eval(),
+                (x, c),
+                path,
+                input_names=["images", "classes"],
+                output_names=["mask"],
                 dynamic_axes={"images": {0: "n", 2: "h", 3: "w"}, "classes": {0: "n"}, "mask": {0: "n", 2: "h", 3: "w"}},
-                opset_version=17, dynamo=False,
+                opset_version=17,
+                dynamo=False,
             )
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -206,6 +210,7 @@ def _fuse_conv_bn(model: nn.Module) -> int:
     EfficientNet-Lite (stem, head, MBConv blocks), whose ``forward`` applies them back to back.
     The BatchNorm is replaced by ``nn.Identity``. Returns the number of pairs fused.
     """
+
     def fusable(conv: Any, bn: Any) -> bool:
         return (
             isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d))
@@ -300,6 +305,7 @@ def fast_masker(masker: nn.Module, backend: str = "fused_bn+channels_last", *, t
     t0 = time.perf_counter()
     size = None
     if backend == "eager":
+
         def fn(x, c):
             with torch.no_grad():
                 return masker(x, c)
@@ -321,7 +327,9 @@ def fast_masker(masker: nn.Module, backend: str = "fused_bn+channels_last", *, t
     elif backend == "int8_dynamic":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fn = torch.ao.quantization.quantize_dynamic(optimise_for_cpu(masker, channels_last=False), {nn.Linear}, dtype=torch.qint8)
+            fn = torch.ao.quantization.quantize_dynamic(
+                optimise_for_cpu(masker, channels_last=False), {nn.Linear}, dtype=torch.qint8
+            )
     else:  # onnxruntime, onnxruntime@S
         if "@" in backend:
             size = int(backend.split("@")[1])
@@ -384,7 +392,9 @@ def run(
         "preset": preset,
         "protocol": p | {"eval_images": n_eval},
         "images": images_note,
-        "eval_data": f"ImageNet val images 1-{n_eval} (shared copy), masker box at threshold 0.5, as Table 1" if n_eval else "not measured",
+        "eval_data": f"ImageNet val images 1-{n_eval} (shared copy), masker box at threshold 0.5, as Table 1"
+        if n_eval
+        else "not measured",
         "hardware": info,
         "hardware_line": hardware_line(info),
         "goal": GOAL,
@@ -397,8 +407,14 @@ def run(
 
 
 def _candidate_row(
-    name: str, masker: nn.Module, bb: nn.Module | None, images: torch.Tensor, classes: torch.Tensor,
-    p: dict[str, int], n_eval: int, ref: dict[str, Any] | None,
+    name: str,
+    masker: nn.Module,
+    bb: nn.Module | None,
+    images: torch.Tensor,
+    classes: torch.Tensor,
+    p: dict[str, int],
+    n_eval: int,
+    ref: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """Time one back end and measure its localisation error; ``ref`` is the ``eager`` row (None for eager itself)."""
     row: dict[str, Any] = {"candidate": name, "description": CANDIDATES[name]}
@@ -457,9 +473,12 @@ def to_markdown(result: dict[str, Any]) -> str:
             f"| `{r['candidate']}` | {fmt_range(r['masks_per_s_16'], fmt_rate)} | {fmt_range(r['latency_ms_1'], fmt_rate)} | {err} | {de} | "
             f"{r['max_mask_diff']:.1e} | {r['setup_s'] + r['first_call_s']:.1f} | {'yes' if r['meets_goal'] else 'no'} |"
         )
-    lines += ["", "Candidates: " + "; ".join(f"`{k}`: {v}" for k, v in CANDIDATES.items()) + ". "
-              "Setup: building the back end plus the first call (export, compilation). "
-              "Max mask diff: largest absolute difference from `eager`'s masks on the timing images."]
+    lines += [
+        "",
+        "Candidates: " + "; ".join(f"`{k}`: {v}" for k, v in CANDIDATES.items()) + ". "
+        "Setup: building the back end plus the first call (export, compilation). "
+        "Max mask diff: largest absolute difference from `eager`'s masks on the timing images.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -483,8 +502,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", type=Path, default=FIGURES_DIR)
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
-    result = run(a.preset, black_box=a.black_box, candidates=a.candidates, threads=a.threads,
-                 eval_images=a.eval_images, out=a.out, progress=not a.no_progress)
+    result = run(
+        a.preset,
+        black_box=a.black_box,
+        candidates=a.candidates,
+        threads=a.threads,
+        eval_images=a.eval_images,
+        out=a.out,
+        progress=not a.no_progress,
+    )
     print(to_markdown(result))
     return result
 

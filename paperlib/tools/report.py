@@ -23,7 +23,11 @@ FIGURES = [
     ("fig1_two_classes", "Figure 1: one image, two classes", "The mask follows the requested class."),
     ("fig6_cifar10", "Figure 6: CIFAR-10", "Masks of the from-scratch CIFAR-10 masker."),
     ("training_curves", "Training curves", "Every term of the objective during training of the shipped maskers."),
-    ("training_curves_cifar10_classifier", "CIFAR-10 black box training", "Loss and accuracy per epoch of paperlib's CIFAR-10 classifier."),
+    (
+        "training_curves_cifar10_classifier",
+        "CIFAR-10 black box training",
+        "Loss and accuracy per epoch of paperlib's CIFAR-10 classifier.",
+    ),
     ("speed", "Speed", "Masks per second of each method."),
     ("explorer_example", "Interactive explorer (headless view)", "Image, mask, kept and removed regions with probabilities."),
 ]

@@ -15,13 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
-
-import torch
 
 from ..core._common import atomic_write_text, hardware
 from ..core.paths import CHECKPOINT_DIR, REPO_ROOT
@@ -73,7 +69,10 @@ def export_run(
         "masker_config": masker.config,
         "steps": log_lines[-1]["step"] if log_lines else 0,
         "train_seconds": round(_train_seconds(log_lines), 1),
-        "last50": {k: round(mean(k), 4) for k in ("loss", "preserve", "destroy", "tv", "p_preserve", "p_destroy", "area_real", "area_fake")},
+        "last50": {
+            k: round(mean(k), 4)
+            for k in ("loss", "preserve", "destroy", "tv", "p_preserve", "p_destroy", "area_real", "area_fake")
+        },
         "hardware": hardware(),
         "weights": "fp16" if half else "fp32",
         "notes": notes,
@@ -99,7 +98,9 @@ def _with_out(args: Sequence[str], out: Path) -> list[str]:
     return args
 
 
-def retrain(names: Sequence[str] | None = None, *, ship: bool = False, out: Path = REPO_ROOT / "runs" / "retrain") -> dict[str, float]:
+def retrain(
+    names: Sequence[str] | None = None, *, ship: bool = False, out: Path = REPO_ROOT / "runs" / "retrain"
+) -> dict[str, float]:
     """Retrain shipped models with their recorded commands; returns seconds per model.
 
     Trained black boxes (``*_classifier``, i.e. CIFAR-10's) come first, with their recorded
@@ -114,7 +115,7 @@ def retrain(names: Sequence[str] | None = None, *, ship: bool = False, out: Path
             raise SystemExit(f"No shipped model {name!r}; shipped: {', '.join(infos)}")
         if name.endswith("_classifier"):
             cmd = shlex.split(infos[name]["command"])
-            args = _with_out(cmd[cmd.index("train") + 1:], out / name)
+            args = _with_out(cmd[cmd.index("train") + 1 :], out / name)
             print(f">>> {name}: python -m paperlib.cifar train {' '.join(shlex.quote(a) for a in args)}", flush=True)
             t0 = time.time()
             cifar.main(["train", *args])

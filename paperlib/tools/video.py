@@ -313,8 +313,10 @@ def _read_video_file(path: Path) -> list[torch.Tensor]:
         import av  # type: ignore[import-not-found]
 
         with av.open(str(path)) as container:
-            frames = [torch.from_numpy(f.to_ndarray(format="rgb24")).permute(2, 0, 1).float().div(255.0)
-                      for f in container.decode(video=0)]
+            frames = [
+                torch.from_numpy(f.to_ndarray(format="rgb24")).permute(2, 0, 1).float().div(255.0)
+                for f in container.decode(video=0)
+            ]
         if frames:
             return frames
         reasons.append("PyAV decoded no frames")
@@ -386,8 +388,9 @@ def pan_zoom_frames(
     h, w = img.shape[-2:]
     scale = out_size * max(z0, z1) / min(h, w)
     if scale < 1.0:  # antialiased downscale once, so that grid_sample never shrinks much
-        img = F.interpolate(img, size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="bilinear",
-                            antialias=True, align_corners=False)
+        img = F.interpolate(
+            img, size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="bilinear", antialias=True, align_corners=False
+        )
         h, w = img.shape[-2:]
     thetas = []
     for t in range(n_frames):
@@ -401,8 +404,7 @@ def pan_zoom_frames(
         thetas.append([[side / w, 0.0, 2 * cx / w - 1], [0.0, side / h, 2 * cy / h - 1]])
     theta = torch.tensor(thetas, dtype=img.dtype)
     grid = F.affine_grid(theta, [n_frames, 3, out_size, out_size], align_corners=False)
-    frames = F.grid_sample(img.expand(n_frames, -1, -1, -1), grid, mode="bilinear", padding_mode="border",
-                           align_corners=False)
+    frames = F.grid_sample(img.expand(n_frames, -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=False)
     return frames.clamp(0, 1)
 
 
@@ -491,8 +493,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--frames", type=int, default=48, help="frames of the --demo clip")
     ap.add_argument("--size", type=int, default=None, help="resize frames to SIZE x SIZE for the masker")
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--backend", default=None,
-                    help="CPU inference back end of paperlib.realtime (e.g. onnxruntime; default: the masker as loaded)")
+    ap.add_argument(
+        "--backend",
+        default=None,
+        help="CPU inference back end of paperlib.realtime (e.g. onnxruntime; default: the masker as loaded)",
+    )
     ap.add_argument("--threads", type=int, default=None, help="torch threads")
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     ap.add_argument("--no-progress", action="store_true")
