@@ -70,7 +70,7 @@ reproduce: $(STAMP) $(NOTEBOOKS) ## Run every notebook in order (papermill) and 
 	done
 	$(PY) -m paperlib.report
 
-LINTED := paperlib tests notebooks/[0-9][0-9]_*.py
+LINTED := paperlib tests conftest.py notebooks/[0-9][0-9]_*.py
 
 test: $(STAMP) $(NOTEBOOKS) ## Run the tests: ruff (lint, complexity, format), pytest, doctests, then nbval over the notebooks (quick preset)
 	$(PY) -m ruff check $(LINTED)
