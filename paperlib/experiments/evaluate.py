@@ -326,6 +326,11 @@ def table1(black_boxes: Sequence[str], preset: str = "quick", progress: bool = T
     }
 
 
+def _table_inputs(black_box: str, preset: str) -> tuple[dict[str, Any], torch.nn.Module, torch.nn.Module]:
+    """The preset's sizes, the black box and its shipped masker, for Tables 2 and 3."""
+    return presets.check_preset(preset, PRESETS), load_classifier(black_box), load_masker(black_box, black_box=black_box)
+
+
 def table2(
     black_box: str = "efficientnet_lite0", preset: str = "quick", alpha: float | str = "tuned", progress: bool = True
 ) -> dict[str, Any]:
@@ -333,9 +338,7 @@ def table2(
 
     ``alpha``: the gradient maps' box threshold, ``"tuned"`` (:func:`tune_alphas`) or a number.
     """
-    p = presets.check_preset(preset, PRESETS)
-    bb = load_classifier(black_box)
-    masker = load_masker(black_box, black_box=black_box)
+    p, bb, masker = _table_inputs(black_box, preset)
     names = {
         "center": "Center box",
         "grad": "Grad",
@@ -383,9 +386,7 @@ def table3(
     black_box: str = "efficientnet_lite0", preset: str = "quick", alpha: float | str = "tuned", progress: bool = True
 ) -> dict[str, Any]:
     """Table 3: localisation error and saliency metric for boxes, Grad and the masking model."""
-    p = presets.check_preset(preset, PRESETS)
-    bb = load_classifier(black_box)
-    masker = load_masker(black_box, black_box=black_box)
+    p, bb, masker = _table_inputs(black_box, preset)
     names = {
         "ground_truth": "Ground truth boxes",
         "max": "Max box",
