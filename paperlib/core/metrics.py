@@ -22,7 +22,7 @@ files (if any) to 0-based indices is the data loader's job, not this module's.
 Masks are tensors ``(N, 1, H, W)`` or ``(N, H, W)`` with values in ``[0, 1]``
 (1 = salient / keep).
 
-Metrics (see ``shared/papers/README.md``)
+Metrics (Dabkowski & Gal 2017, section 5)
 -----------------------------------------
 * Localisation (paper sec. 5.1): threshold the mask at 0.5, take the tightest
   box containing all pixels above it (:func:`mask_to_box`); a prediction is

@@ -55,7 +55,7 @@ __all__ = [
     "main",
 ]
 
-#: The paper's numbers (Dabkowski & Gal 2017), restated in shared/papers/README.md.
+#: The paper's numbers (Dabkowski & Gal 2017, Tables 1-3).
 PAPER: dict[str, dict[str, Any]] = {
     "table1": {"AlexNet": 39.8, "GoogLeNet": 36.9, "ResNet-50": 36.7},
     "table2": {

@@ -92,7 +92,7 @@ __all__ = [
     "main",
 ]
 
-#: The paper's speed claim (section 4 and conclusion), restated in shared/papers/README.md.
+#: The paper's speed claim (Dabkowski & Gal 2017, section 4 and conclusion).
 PAPER_CLAIM = "more than 100 masks of 224x224 per second on a standard 2017 GPU"
 PAPER_MASKS_PER_S = 100.0
 
