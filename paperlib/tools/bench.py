@@ -395,11 +395,11 @@ def measure_memory(
 
 
 def _memory_subprocess(spec: str, *, size: int, threads: int, black_box: str, batch: int = 16) -> dict[str, Any]:
-    """Run ``python -m paperlib.bench --only SPEC --json`` and parse its result."""
+    """Run ``python -m paperlib.tools.bench --only SPEC --json`` and parse its result."""
     cmd = [
         sys.executable,
         "-m",
-        "paperlib.bench",
+        "paperlib.tools.bench",
         "--only",
         spec,
         "--json",
