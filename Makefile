@@ -1,7 +1,7 @@
 # Real Time Image Saliency for Black Box Classifiers: a reproducible companion.
 # `make help` lists the targets. Two commands do everything on a fresh machine:
 #   make reproduce   # run every notebook, write figures/ and figures/report.md
-#   make test        # pytest + nbval over the notebooks (quick preset)
+#   make test        # ruff, pytest, doctests + nbval over the notebooks (quick preset)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -50,7 +50,7 @@ setup: $(STAMP) ## Create .venv with uv and install the pinned dependencies (run
 
 requirements.lock: pyproject.toml
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	uv pip compile --quiet pyproject.toml -o $@ --python-version $(PYTHON_VERSION)
+	uv pip compile --quiet --all-extras pyproject.toml -o $@ --python-version $(PYTHON_VERSION)
 
 notebooks/%.ipynb: notebooks/%.py $(STAMP)
 	$(VENV)/bin/jupytext --quiet --to ipynb --output $@ $<
@@ -70,8 +70,13 @@ reproduce: $(STAMP) $(NOTEBOOKS) ## Run every notebook in order (papermill) and 
 	done
 	$(PY) -m paperlib.report
 
-test: $(STAMP) $(NOTEBOOKS) ## Run the tests: pytest, then nbval over the notebooks (quick preset)
+LINTED := paperlib tests conftest.py notebooks/[0-9][0-9]_*.py
+
+test: $(STAMP) $(NOTEBOOKS) ## Run the tests: ruff (lint, complexity, format), pytest, doctests, then nbval over the notebooks (quick preset)
+	$(PY) -m ruff check $(LINTED)
+	$(PY) -m ruff format --check $(LINTED)
 	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules paperlib
 	@if [ -n "$(NOTEBOOKS)" ]; then $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env $(NOTEBOOKS); fi
 
 test-fast: $(STAMP) ## Run pytest without the slow tests and without the notebooks

@@ -22,13 +22,14 @@
 preset = "quick"  # "quick" (CPU, CI) or "full" (paper scale)
 
 # %%
-import torch
 
 import paperlib
-from paperlib import data, paths, viz
-from paperlib.classes import imagenet_classes
+from paperlib.core import data, paths
+from paperlib.tools import viz
+from paperlib.experiments import presets
+from paperlib.core.classes import imagenet_classes
 
-settings = {"quick": {"n_show": 6, "n_check": 50}, "full": {"n_show": 12, "n_check": 500}}[preset]
+settings = presets.notebook("setup_data_check", preset)
 print("data root:", paths.data_root())
 found = data.available_data()
 for name, info in found.items():

@@ -26,11 +26,12 @@ preset = "quick"
 import torch
 
 import paperlib
-from paperlib import baselines, iterative, viz
-from paperlib.classes import imagenet_classes
-from paperlib.evaluate import val_batches
+from paperlib.experiments import baselines, iterative, presets
+from paperlib.tools import viz
+from paperlib.core.classes import imagenet_classes
+from paperlib.experiments.evaluate import val_batches
 
-settings = {"quick": {"n": 4, "iterations": 60}, "full": {"n": 8, "iterations": 300}}[preset]
+settings = presets.notebook("fig1_fig5_masks_per_black_box", preset)
 names = imagenet_classes()
 maskers = {n: paperlib.load_masker(n) for n in paperlib.shipped_maskers() if n.startswith("efficientnet_lite")}
 print("maskers:", list(maskers))
@@ -43,7 +44,7 @@ with torch.inference_mode():
     for name, masker in maskers.items():
         columns[f"masker ({name.replace('efficientnet_', '')})"] = masker(batch.images, batch.labels)
 columns["Grad (lite0)"] = baselines.gradient_saliency(bb, batch.images, batch.labels)
-columns["Mask, iterative (lite0)"] = iterative.optimize_masks(
+columns["Mask, iterative (lite0)"] = iterative.optimise_masks(
     bb, batch.images, batch.labels, mode="fong", iterations=settings["iterations"]
 )
 fig = viz.mask_grid(batch.images, columns, [names.name(int(c))[:18] for c in batch.labels])
@@ -59,15 +60,19 @@ viz.save_figure(fig, "fig5_masks_per_black_box")
 from skimage import data as skdata
 from torch.nn.functional import interpolate
 
-from paperlib.data import ImageNetVal
+from paperlib.core.data import ImageNetVal
 
 val = ImageNetVal()
 beagle = names.index("beagle")
-dog_idx = next(i for i, l in enumerate(val.labels) if l == beagle) if beagle in val.labels else next(
-    i for i, l in enumerate(val.labels) if 151 <= l <= 268
+dog_idx = (
+    next(i for i, l in enumerate(val.labels) if l == beagle)
+    if beagle in val.labels
+    else next(i for i, l in enumerate(val.labels) if 151 <= l <= 268)
 )
 dog = interpolate(val[dog_idx].image[None], size=(224, 224), mode="bilinear", antialias=True)
-cat = interpolate(torch.from_numpy(skdata.chelsea()).permute(2, 0, 1).float().div(255)[None], size=(224, 224), mode="bilinear", antialias=True)
+cat = interpolate(
+    torch.from_numpy(skdata.chelsea()).permute(2, 0, 1).float().div(255)[None], size=(224, 224), mode="bilinear", antialias=True
+)
 pair = torch.cat([cat, dog], dim=3).clamp(0, 1)  # (1, 3, 224, 448)
 dog_class = val.labels[dog_idx]
 masker = maskers["efficientnet_lite0"]

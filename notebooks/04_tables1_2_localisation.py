@@ -27,7 +27,7 @@ preset = "quick"
 from IPython.display import Markdown, display
 
 import paperlib
-from paperlib import evaluate
+from paperlib.experiments import evaluate
 
 black_boxes = [n for n in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2") if n in paperlib.shipped_maskers()]
 t1 = evaluate.table1(black_boxes, preset=preset, progress=False)

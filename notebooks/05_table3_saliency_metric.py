@@ -29,7 +29,7 @@ black_box = "efficientnet_lite0"
 # %%
 from IPython.display import Markdown, display
 
-from paperlib import evaluate
+from paperlib.experiments import evaluate
 
 t3 = evaluate.table3(black_box, preset=preset, progress=False)
 evaluate.write_table(t3)

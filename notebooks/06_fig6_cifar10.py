@@ -16,7 +16,7 @@
 # masker with 3 downsampling blocks of 5 convolutions trained for 20 epochs gives masks that pick
 # out the object, at the cost of some sharpness (the images are tiny).
 #
-# Here: the shipped CIFAR-10 black box (`paperlib.cifar.CifarNet`, a ResNet-9 trained with
+# Here: the shipped CIFAR-10 black box (`paperlib.core.cifarnet.CifarNet`, a ResNet-9 trained with
 # paperlib's own code; its test accuracy and training time are in its checkpoint record) and the
 # shipped from-scratch masker, on the test split of the shared JPEG copy of CIFAR-10. We show
 # one test image per class with its mask for the true class, and measure on test images how much
@@ -32,17 +32,21 @@ import matplotlib.pyplot as plt
 import torch
 
 import paperlib
-from paperlib import cifar, viz
-from paperlib.classes import cifar10_classes
-from paperlib.data import cifar10_tensors
+from paperlib.experiments import cifar
+from paperlib.tools import viz
+from paperlib.core.classes import cifar10_classes
+from paperlib.core.data import cifar10_tensors
+from paperlib.core import paths
 
 bb = paperlib.load_classifier("cifar10")
 masker = paperlib.load_masker("cifar10")
 record = json.loads(cifar.DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
-masker_record = json.loads((paperlib.paths.CHECKPOINT_DIR / "cifar10.json").read_text())
+masker_record = json.loads((paths.CHECKPOINT_DIR / "cifar10.json").read_text())
 print("black box:", record.get("architecture", "CifarNet"), "| exported from:", record.get("command", "?"))
-print(f"black box test accuracy (recorded at export): {100 * record['test_accuracy']:.2f} % "
-      f"on {record.get('test_images', 10000)} test images (paper's FitNet: 92 %)")
+print(
+    f"black box test accuracy (recorded at export): {100 * record['test_accuracy']:.2f} % "
+    f"on {record.get('test_images', 10000)} test images (paper's FitNet: 92 %)"
+)
 print("masker trained with:", masker_record["command"])
 
 # %%
@@ -75,12 +79,12 @@ viz.save_figure(fig, "fig6_cifar10")
 # ## Do the masks hold the evidence?
 # On the test images the black box classifies correctly: its probability of the true class on the
 # image, on the image with only the mask kept (the rest grey), and with the mask removed
-# (`paperlib.evaluate.cifar10_table`, also `python -m paperlib.evaluate cifar10`).
+# (`paperlib.experiments.evaluate.cifar10_table`, also `python -m paperlib.evaluate cifar10`).
 
 # %%
 from IPython.display import Markdown, display
 
-from paperlib.evaluate import cifar10_table, to_markdown, write_table
+from paperlib.experiments.evaluate import cifar10_table, to_markdown, write_table
 
 table = cifar10_table(preset)
 write_table(table)

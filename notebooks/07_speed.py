@@ -27,9 +27,11 @@ preset = "quick"
 # %%
 from IPython.display import Image, Markdown, display
 
-from paperlib import bench, paths
+from paperlib.tools import bench
+from paperlib.experiments import presets
+from paperlib.core import paths
 
-result = bench.run(preset=preset, memory="none" if preset == "quick" else "auto", out=paths.FIGURES_DIR, progress=False)
+result = bench.run(preset=preset, memory=presets.notebook("speed", preset)["memory"], out=paths.FIGURES_DIR, progress=False)
 display(Markdown(bench.to_markdown(result)))
 display(Image(filename=str(paths.FIGURES_DIR / "speed.png")))
 
@@ -37,12 +39,16 @@ display(Image(filename=str(paths.FIGURES_DIR / "speed.png")))
 methods = [r["method"] for r in result["rows"]]
 print("measured:", methods)
 assert any(r["kind"] == "masker" for r in result["rows"]) and any(r["kind"] == "baseline" for r in result["rows"])
-best = max((r for r in result["rows"] if r["kind"] == "masker" and r.get("shipped")), default=None,
-           key=lambda r: r["batches"]["16"]["masks_per_s"]["median"])
+best = max(
+    (r for r in result["rows"] if r["kind"] == "masker" and r.get("shipped")),
+    default=None,
+    key=lambda r: r["batches"]["16"]["masks_per_s"]["median"],
+)
 if best:
     rate = best["batches"]["16"]["masks_per_s"]["median"]
-    print(f"fastest shipped masker: {rate:.1f} masks/s at batch 16 on {result['device_name']} "
-          f"(paper: > 100 masks/s on a 2017 GPU)")
+    print(
+        f"fastest shipped masker: {rate:.1f} masks/s at batch 16 on {result['device_name']} (paper: > 100 masks/s on a 2017 GPU)"
+    )
 
 # %% [markdown]
 # **Result.** The table gives the measured rates and the speedup of the shipped masker over each
@@ -57,20 +63,26 @@ if best:
 # that the fast paths give the same masks and the same localisation on validation images.
 
 # %%
-from paperlib import realtime
+from paperlib.tools import realtime
 
 saved = paths.FIGURES_DIR / "realtime_cpu.md"
 if saved.exists():
     display(Markdown("**From `make bench`:**\n\n" + saved.read_text()))
-live = realtime.run(preset, candidates=["eager", "fused_bn+channels_last", "onnxruntime"],
-                    eval_images=20 if preset == "quick" else 500, progress=False)
+live = realtime.run(
+    preset,
+    candidates=["eager", "fused_bn+channels_last", "onnxruntime"],
+    eval_images=presets.notebook("speed", preset)["realtime_eval_images"],
+    progress=False,
+)
 display(Markdown("**This run:**\n\n" + realtime.to_markdown(live)))
 for r in live["rows"]:
     assert r["max_mask_diff"] < 1e-2, f"{r['candidate']}: masks differ from eager by {r['max_mask_diff']}"
     assert abs(r["error_increase"]) <= 1.0, f"{r['candidate']}: localisation changed by {r['error_increase']} points"
 fastest = max(live["rows"], key=lambda r: r["masks_per_s_16"]["median"])
-print(f"fastest back end here: {fastest['candidate']}, {fastest['masks_per_s_16']['median']:.1f} masks/s at batch 16, "
-      f"{fastest['latency_ms_1']['median']:.1f} ms at batch 1 (goal: >= 30 masks/s, <= 33 ms)")
+print(
+    f"fastest back end here: {fastest['candidate']}, {fastest['masks_per_s_16']['median']:.1f} masks/s at batch 16, "
+    f"{fastest['latency_ms_1']['median']:.1f} ms at batch 1 (goal: >= 30 masks/s, <= 33 ms)"
+)
 
 # %% [markdown]
 # **Result (real time).** On the 2-core CPU of the development machine (`figures/realtime_cpu.md`,

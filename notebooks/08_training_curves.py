@@ -25,10 +25,14 @@ import json
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from paperlib import paths, viz
+from paperlib.core import paths
+from paperlib.tools import viz
 
-logs = {p.name.split(".")[0]: pd.read_json(p, lines=True) for p in sorted(paths.CHECKPOINT_DIR.glob("*.log.jsonl"))
-        if not p.name.startswith("cifar10_classifier")}  # the maskers' per-step logs
+logs = {
+    p.name.split(".")[0]: pd.read_json(p, lines=True)
+    for p in sorted(paths.CHECKPOINT_DIR.glob("*.log.jsonl"))
+    if not p.name.startswith("cifar10_classifier")
+}  # the maskers' per-step logs
 clf_log = paths.CHECKPOINT_DIR / "cifar10_classifier.log.jsonl"
 infos = {p.stem: json.loads(p.read_text()) for p in sorted(paths.CHECKPOINT_DIR.glob("*.json"))}
 for name, info in infos.items():
@@ -36,9 +40,16 @@ for name, info in infos.items():
 assert logs, "no training logs found in paperlib/checkpoints"
 
 # %%
-terms = [("loss", "total objective"), ("preserve", "preserver term"), ("destroy", "destroyer term"), ("tv", "TV"),
-         ("area_real", "mask area, real labels"), ("area_fake", "mask area, fake labels"), ("gate_real", "gate max, real"),
-         ("gate_fake", "gate max, fake")]
+terms = [
+    ("loss", "total objective"),
+    ("preserve", "preserver term"),
+    ("destroy", "destroyer term"),
+    ("tv", "TV"),
+    ("area_real", "mask area, real labels"),
+    ("area_fake", "mask area, fake labels"),
+    ("gate_real", "gate max, real"),
+    ("gate_fake", "gate max, fake"),
+]
 fig, axes = plt.subplots(2, 4, figsize=(15, 6))
 for ax, (key, title) in zip(axes.flat, terms):
     for name, df in logs.items():
@@ -53,8 +64,10 @@ viz.save_figure(fig, "training_curves")
 # %%
 for name, df in logs.items():
     head, tail = df.head(50), df.tail(50)
-    print(f"{name}: loss {head['loss'].mean():.3f} -> {tail['loss'].mean():.3f}; area real {tail['area_real'].mean():.2f}, "
-          f"fake {tail['area_fake'].mean():.2f} (last 50 steps)")
+    print(
+        f"{name}: loss {head['loss'].mean():.3f} -> {tail['loss'].mean():.3f}; area real {tail['area_real'].mean():.2f}, "
+        f"fake {tail['area_fake'].mean():.2f} (last 50 steps)"
+    )
     assert tail["loss"].mean() < head["loss"].mean(), f"{name}: the objective should have decreased"
 
 # %% [markdown]
@@ -75,8 +88,10 @@ if clf_log.exists():
     axes[1].legend(fontsize=8)
     fig.tight_layout()
     viz.save_figure(fig, "training_curves_cifar10_classifier")
-    print(f"CIFAR-10 black box: {len(clf)} epochs, test accuracy {100 * clf['test_acc'].iloc[-1]:.2f} %, "
-          f"{clf['train_seconds'].iloc[-1] / 60:.0f} min of training")
+    print(
+        f"CIFAR-10 black box: {len(clf)} epochs, test accuracy {100 * clf['test_acc'].iloc[-1]:.2f} %, "
+        f"{clf['train_seconds'].iloc[-1] / 60:.0f} min of training"
+    )
     assert clf["test_acc"].iloc[-1] > clf["test_acc"].iloc[0], "test accuracy should rise during training"
 else:
     print("no CIFAR-10 black box shipped")

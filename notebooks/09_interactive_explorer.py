@@ -36,14 +36,16 @@ from PIL import Image
 from torch.nn.functional import interpolate
 
 import paperlib
-from paperlib import metrics, objective, viz
-from paperlib.classes import imagenet_classes
-from paperlib.data import ImageNetVal, load_image, to_tensor
+from paperlib.core import metrics, objective
+from paperlib.tools import viz
+from paperlib.experiments import presets
+from paperlib.core.classes import imagenet_classes
+from paperlib.core.data import ImageNetVal, to_tensor
 
 names = imagenet_classes()
 bb = paperlib.load_classifier(black_box)
 masker = paperlib.load_masker(black_box, black_box=black_box)
-val = ImageNetVal(limit=100 if preset == "quick" else None)
+val = ImageNetVal(limit=presets.notebook("interactive_explorer", preset)["val_limit"])
 size = bb.input_size
 
 
@@ -56,13 +58,25 @@ def draw(image: torch.Tensor, cls: int, thr: float = 0.5):
     with torch.inference_mode():
         mask = masker(image, torch.tensor([cls]))
         blurred = objective.gaussian_blur(image, 10.0 * size / 224)
-        views = {"image": image, "kept": objective.apply_mask(image, mask, blurred),
-                 "removed": objective.apply_mask(image, 1 - mask, blurred)}
+        views = {
+            "image": image,
+            "kept": objective.apply_mask(image, mask, blurred),
+            "removed": objective.apply_mask(image, 1 - mask, blurred),
+        }
         probs = {k: float(bb(v).softmax(-1)[0, cls]) for k, v in views.items()}
     box = metrics.mask_to_box(mask, thr)[0]
     fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
-    viz.show_row(axes, image[0], mask[0], [f"image, p = {probs['image']:.2f}", f"mask ({names.name(cls)[:20]})",
-                                          f"image x mask, p = {probs['kept']:.2f}", f"image x (1 - mask), p = {probs['removed']:.2f}"])
+    viz.show_row(
+        axes,
+        image[0],
+        mask[0],
+        [
+            f"image, p = {probs['image']:.2f}",
+            f"mask ({names.name(cls)[:20]})",
+            f"image x mask, p = {probs['kept']:.2f}",
+            f"image x (1 - mask), p = {probs['removed']:.2f}",
+        ],
+    )
     viz.draw_box(axes[0], box)
     fig.tight_layout()
     return fig, probs
@@ -85,8 +99,9 @@ if interactive:
     from IPython.display import clear_output, display
 
     state = {"image": image}
-    pick = W.Dropdown(options=[(f"{i + 1}: {names.name(l)}", i) for i, l in enumerate(val.labels)], value=image_index,
-                      description="image")
+    pick = W.Dropdown(
+        options=[(f"{i + 1}: {names.name(l)}", i) for i, l in enumerate(val.labels)], value=image_index, description="image"
+    )
     upload = W.FileUpload(accept="image/*", multiple=False, description="or upload")
     search = W.Combobox(placeholder="type a class name", options=names.names, ensure_option=True, description="class")
     topk = W.ToggleButtons(options=[], description="top-5")
@@ -108,21 +123,26 @@ if interactive:
 
     def on_pick(change):
         state["image"] = prepare(val[change["new"]].image)
-        refresh_topk(); redraw()
+        refresh_topk()
+        redraw()
 
     def on_upload(change):
         files = upload.value
         if files:
             data = files[0]["content"]
             state["image"] = prepare(to_tensor(Image.open(io.BytesIO(bytes(data))).convert("RGB")))
-            refresh_topk(); redraw()
+            refresh_topk()
+            redraw()
 
     def on_search(change):
         if change["new"] in names.names:
             redraw()
 
-    pick.observe(on_pick, "value"); upload.observe(on_upload, "value")
-    search.observe(on_search, "value"); topk.observe(redraw, "value"); thr.observe(redraw, "value")
+    pick.observe(on_pick, "value")
+    upload.observe(on_upload, "value")
+    search.observe(on_search, "value")
+    topk.observe(redraw, "value")
+    thr.observe(redraw, "value")
     refresh_topk()
     display(W.VBox([W.HBox([pick, upload]), W.HBox([search, thr]), topk, out]))
     redraw()

@@ -14,7 +14,7 @@
 # **Paper (sec. 6).** Because a mask costs one forward pass, the model "could be used on video
 # saliency"; the paper leaves it as future work. Here the shipped Lite0 masker explains every
 # frame of a clip. With no camera on this machine, the clip is a slow pan and zoom across a real
-# ImageNet validation image (`paperlib.video.pan_zoom_frames`); `python -m paperlib.video IN OUT`
+# ImageNet validation image (`paperlib.tools.video.pan_zoom_frames`); `python -m paperlib.video IN OUT`
 # does the same for your own video or folder of frames.
 
 # %% tags=["parameters"]
@@ -25,10 +25,12 @@ image_index = 5
 from IPython.display import Image as IPImage, display
 
 import paperlib
-from paperlib import paths, video
-from paperlib.data import ImageNetVal
+from paperlib.core import paths
+from paperlib.tools import video
+from paperlib.experiments import presets
+from paperlib.core.data import ImageNetVal
 
-settings = {"quick": {"frames": 16}, "full": {"frames": 64}}[preset]
+settings = presets.notebook("video_saliency", preset)
 masker = paperlib.load_masker("efficientnet_lite0")
 sample = ImageNetVal(limit=image_index + 1)[image_index]
 clip = video.pan_zoom_frames(sample.image, n_frames=settings["frames"], out_size=224)

@@ -7,19 +7,25 @@ Quick start::
     masker = paperlib.load_masker("efficientnet_lite0")          # the shipped masking model
     masks = masker(images, ["Egyptian cat"] * len(images))       # (N, 1, H, W) in [0, 1], one forward pass
 
-Modules: :mod:`~paperlib.classifiers` (black boxes), :mod:`~paperlib.masker` and
-:mod:`~paperlib.encoders` (the masking model), :mod:`~paperlib.objective` (eq. 4),
-:mod:`~paperlib.train`, :mod:`~paperlib.iterative` (per-image optimisation),
-:mod:`~paperlib.metrics` (localisation, saliency metric), :mod:`~paperlib.baselines`
-(gradient maps via Captum), :mod:`~paperlib.data` (data sets), :mod:`~paperlib.classes`
-(class names), :mod:`~paperlib.checkpoints`, :mod:`~paperlib.paths`,
-:mod:`~paperlib.bench` and :mod:`~paperlib.realtime` (speed; optimised CPU back ends),
-:mod:`~paperlib.video` (saliency over video frames).
+Three layers, each importing only from the ones below it:
+
+* :mod:`paperlib.core`: the masking model (:mod:`~paperlib.core.masker`, :mod:`~paperlib.core.encoders`),
+  the objective of eq. 4 (:mod:`~paperlib.core.objective`), the metrics (:mod:`~paperlib.core.metrics`),
+  the black boxes (:mod:`~paperlib.core.classifiers`), data, class names, checkpoint storage.
+* :mod:`paperlib.experiments`: training (:mod:`~paperlib.experiments.train`, :mod:`~paperlib.experiments.cifar`),
+  baselines, per-image optimisation, the tables (:mod:`~paperlib.experiments.evaluate`), the presets.
+* :mod:`paperlib.tools`: speed benchmark, CPU back ends, video, retraining, report, plots.
+
+The old flat paths (``paperlib.masker``, ``paperlib.train``, ...) still import, with a
+``DeprecationWarning``, for one release; ``python -m paperlib.train`` (and ``evaluate``, ``cifar``,
+``bench``, ``realtime``, ``video``, ``retrain``, ``report``) keep working.
 """
 
-from .checkpoints import load_masker, save_masker, shipped_maskers
-from .classifiers import BlackBox, available_classifiers, load_classifier
-from .errors import (
+import importlib as _importlib
+
+from ._deprecated import MOVED as _MOVED
+from .core.classifiers import BlackBox, available_classifiers, load_classifier
+from .core.errors import (
     CheckpointMismatchError,
     CorruptImageError,
     DataNotFoundError,
@@ -29,9 +35,9 @@ from .errors import (
     UnknownModelError,
     WeightsNotFoundError,
 )
-from .masker import Masker, build_masker
-from .objective import ObjectiveConfig, SaliencyLoss, saliency_objective
-from .realtime import FastMasker, fast_masker
+from .core.masker import Masker, build_masker
+from .core.objective import ObjectiveConfig, SaliencyLoss, saliency_objective
+from .core.storage import load_masker, save_masker, shipped_maskers
 
 __version__ = "0.1.0"
 
@@ -58,3 +64,17 @@ __all__ = [
     "UnknownModelError",
     "WeightsNotFoundError",
 ]
+
+
+#: Names imported on first access: paperlib.tools.realtime brings the evaluation harness and
+#: torchvision (which imports torch._dynamo, seconds), which ``import paperlib`` should not pay for.
+_LAZY = {"FastMasker": "paperlib.tools.realtime", "fast_masker": "paperlib.tools.realtime"}
+
+
+def __getattr__(name: str):
+    """``paperlib.fast_masker``, and the old module paths (``paperlib.masker``, deprecated), on first access."""
+    if name in _LAZY:
+        return getattr(_importlib.import_module(_LAZY[name]), name)
+    if name in _MOVED:
+        return _importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,52 +1,5 @@
-"""Exceptions raised by paperlib: each says what is wrong and what to do."""
+"""Deprecated alias of :mod:`paperlib.core.errors` (kept for one release)."""
 
-from __future__ import annotations
+from paperlib._deprecated import alias
 
-__all__ = [
-    "PaperlibError",
-    "DataNotFoundError",
-    "CorruptImageError",
-    "UnknownClassError",
-    "UnknownModelError",
-    "WeightsNotFoundError",
-    "CheckpointMismatchError",
-    "InputError",
-]
-
-
-class PaperlibError(Exception):
-    """Base class of every error paperlib raises on purpose."""
-
-
-class DataNotFoundError(PaperlibError, FileNotFoundError):
-    """A data set or file is missing: the message names it, where it was looked for, and how to get it."""
-
-
-class CorruptImageError(PaperlibError, OSError):
-    """An image file could not be decoded: the message names the file."""
-
-
-class UnknownClassError(PaperlibError, KeyError):
-    """A class name or index is not known: the message lists the closest matches."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
-
-
-class UnknownModelError(PaperlibError, KeyError):
-    """A black box or masker name is not registered: the message lists the known names."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
-class WeightsNotFoundError(PaperlibError, FileNotFoundError):
-    """Pretrained weights could not be found or downloaded: the message says where to put them."""
-
-
-class CheckpointMismatchError(PaperlibError, ValueError):
-    """A checkpoint was made for another black box or architecture."""
-
-
-class InputError(PaperlibError, ValueError):
-    """An input tensor has the wrong shape, dtype or value range."""
+alias(__name__)

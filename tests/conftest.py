@@ -1,6 +1,6 @@
 """Shared pytest fixtures: the real offline data (skipped when absent) and tiny generated data sets.
 
-The real data are found only through ``paperlib.paths.data_root()`` (``$PAPERLIB_DATA``;
+The real data are found only through ``paperlib.core.paths.data_root()`` (``$PAPERLIB_DATA``;
 the Makefile sets it). The tiny data sets are written into ``tmp_path`` with PIL, so the
 loaders' code paths are tested on every machine, data or not.
 """
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from paperlib import paths
+from paperlib.core import paths
 
 #: The data root when the test session started (before any test changes PAPERLIB_DATA).
 SESSION_DATA_ROOT: Path = paths.data_root()
@@ -45,7 +45,7 @@ def tiny_masker():
     """An untrained EfficientNet-Lite0 masker with a narrow decoder (seed 0), in eval mode."""
     import torch
 
-    from paperlib.masker import build_masker
+    from paperlib.core.masker import build_masker
 
     torch.manual_seed(0)
     return build_masker("efficientnet_lite0", widths=[16, 8, 8], blocks=1).eval()
@@ -95,7 +95,7 @@ def synset_lines() -> list[str]:
     real = SESSION_DATA_ROOT / "imagenet" / "LOC_synset_mapping.txt"
     if real.is_file():
         return real.read_text(encoding="utf-8").splitlines()
-    from paperlib.classes import imagenet_classes
+    from paperlib.core.classes import imagenet_classes
 
     return [f"n{i:08d} {name}" for i, name in enumerate(imagenet_classes().names)]
 
@@ -213,8 +213,13 @@ def make_cifar_tar(path: Path, per_class: dict[str, dict[str, int]]) -> Path:
     return path
 
 
-def make_voc(root: Path, ids: Sequence[str] = ("2007_000001", "2007_000002"), aug: bool = True,
-             val_txt: bool = True, labels_csv: bool = True) -> dict:
+def make_voc(
+    root: Path,
+    ids: Sequence[str] = ("2007_000001", "2007_000002"),
+    aug: bool = True,
+    val_txt: bool = True,
+    labels_csv: bool = True,
+) -> dict:
     """Write a tiny VOC 2012 segmentation set under ``root/voc2012``.
 
     Image k has a mask with background 0, a 255 border and class ``k + 1``
@@ -241,7 +246,7 @@ def make_voc(root: Path, ids: Sequence[str] = ("2007_000001", "2007_000002"), au
     if val_txt:
         (voc / "val.txt").write_text("\n".join(ids) + "\n")
     if labels_csv:
-        from paperlib.data import VOC_CLASSES
+        from paperlib.core.data import VOC_CLASSES
 
         with open(voc / "image_labels.csv", "w", newline="") as f:
             w = csv.writer(f)

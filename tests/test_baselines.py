@@ -6,10 +6,11 @@ import warnings
 
 import pytest
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
-from paperlib.baselines import (
+from paperlib.core.errors import InputError
+from paperlib.experiments.baselines import (
     best_alpha,
     energy_box,
     gradcam_saliency,
@@ -20,7 +21,6 @@ from paperlib.baselines import (
     saliency_to_box,
     threshold_box,
 )
-from paperlib.errors import InputError
 
 H = W = 16
 PATCH = (slice(4, 8), slice(9, 13))  # rows 4..7, cols 9..12 -> box [9, 4, 12, 7]
@@ -81,8 +81,7 @@ class PatchCAM(nn.Module):
 
 def _no_hooks(model: nn.Module) -> bool:
     return all(
-        not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
-        and not getattr(m, "_backward_pre_hooks", {})
+        not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks and not getattr(m, "_backward_pre_hooks", {})
         for m in model.modules()
     )
 

@@ -8,10 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib import bench
-from paperlib.classifiers import BlackBox
-from paperlib.errors import InputError
-
+from paperlib.core.classifiers import BlackBox
+from paperlib.core.errors import InputError
+from paperlib.tools import bench
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -29,8 +28,16 @@ class _TinyNet(nn.Module):
 def tiny_black_box() -> BlackBox:
     torch.manual_seed(0)
     net = _TinyNet()
-    return BlackBox(net, name="tiny", num_classes=5, input_size=32, normalize=lambda t: t, cam_layer=net.features,
-                    classifier_layer=net.fc, resize=False)
+    return BlackBox(
+        net,
+        name="tiny",
+        num_classes=5,
+        input_size=32,
+        normalize=lambda t: t,
+        cam_layer=net.features,
+        classifier_layer=net.fc,
+        resize=False,
+    )
 
 
 def test_time_callable_counts_calls_and_orders_stats():
@@ -54,8 +61,9 @@ def test_bench_masker_and_baseline_structure(tiny_masker):
     b4 = res["batches"]["4"]
     assert b4["masks_per_s"]["min"] <= b4["masks_per_s"]["median"] <= b4["masks_per_s"]["max"]
     bb = tiny_black_box()
-    m = bench.bench_baseline("mask", bb, x[:, :, :32, :32], c, batch_sizes=(2,), repeats=1, warmup=0,
-                             iterations=20, timed_iterations=3)
+    m = bench.bench_baseline(
+        "mask", bb, x[:, :, :32, :32], c, batch_sizes=(2,), repeats=1, warmup=0, iterations=20, timed_iterations=3
+    )
     assert m["extrapolated"] and m["iterations"] == 20 and m["timed_iterations"] == 3
     assert m["batches"]["2"]["seconds"]["median"] > 0
 
@@ -63,9 +71,20 @@ def test_bench_masker_and_baseline_structure(tiny_masker):
 def test_run_writes_table_json_and_figure(tmp_path, tiny_masker):
     x = torch.rand(2, 3, 64, 64)
     res = bench.run(
-        "quick", "cpu", maskers={"tiny masker": tiny_masker}, baselines=["grad", "gradcam", "mask"],
-        black_box=tiny_black_box(), images=x, classes=torch.tensor([0, 3]), repeats=1, warmup=0,
-        mask_iterations=2, optimised=True, memory="inprocess", out=tmp_path, progress=False,
+        "quick",
+        "cpu",
+        maskers={"tiny masker": tiny_masker},
+        baselines=["grad", "gradcam", "mask"],
+        black_box=tiny_black_box(),
+        images=x,
+        classes=torch.tensor([0, 3]),
+        repeats=1,
+        warmup=0,
+        mask_iterations=2,
+        optimised=True,
+        memory="inprocess",
+        out=tmp_path,
+        progress=False,
     )
     names = [r["method"] for r in res["rows"]]
     assert names[:2] == ["tiny masker", "tiny masker, optimised"]

@@ -8,9 +8,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from paperlib import paths
-from paperlib.classifiers import BlackBox
-from paperlib.cifar import (
+from paperlib.core import paths
+from paperlib.core.classifiers import BlackBox
+from paperlib.core.errors import WeightsNotFoundError
+from paperlib.experiments.cifar import (
     CifarNet,
     ClassifierTrainConfig,
     augment_batch,
@@ -20,7 +21,6 @@ from paperlib.cifar import (
     load_cifar10_classifier,
     train_classifier,
 )
-from paperlib.errors import WeightsNotFoundError
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -105,7 +105,7 @@ def test_tiny_train_resume_export_load(tmp_path):
     with torch.no_grad():
         logits = bb(torch.rand(4, 3, 32, 32))
     assert logits.shape == (4, 10) and torch.isfinite(logits).all()
-    from paperlib.baselines import gradcam_saliency
+    from paperlib.experiments.baselines import gradcam_saliency
 
     cam = gradcam_saliency(bb, torch.rand(2, 3, 32, 32), torch.tensor([1, 7]))
     assert cam.shape == (2, 1, 32, 32)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from paperlib import evaluate
+from paperlib.experiments import evaluate
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from paperlib.classes import (
+from paperlib.core.classes import (
     CIFAR10_NAMES,
     ClassIndex,
     cifar10_classes,
@@ -14,7 +14,7 @@ from paperlib.classes import (
     imagenet_classes,
     synset_file,
 )
-from paperlib.errors import DataNotFoundError, InputError, UnknownClassError
+from paperlib.core.errors import DataNotFoundError, InputError, UnknownClassError
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from paperlib import InputError, UnknownModelError, WeightsNotFoundError, available_classifiers, load_classifier
-from paperlib.classes import imagenet_classes
+from paperlib.core.classes import imagenet_classes
 
 
 @pytest.fixture(scope="module")
@@ -84,14 +84,16 @@ def test_lite0_top1_on_shared_validation_images(lite0, shared_data):
     from torch.utils.data import DataLoader
     from torchvision import transforms as T
 
-    from paperlib.data import ImageNetVal
+    from paperlib.core.data import ImageNetVal
 
     tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()])
     ds = ImageNetVal(transform=tf)
     assert len(ds) == 500
     correct = 0
     with torch.inference_mode():
-        for batch in DataLoader(ds, batch_size=50, collate_fn=lambda b: (torch.stack([s.image for s in b]), torch.tensor([s.label for s in b]))):
+        for batch in DataLoader(
+            ds, batch_size=50, collate_fn=lambda b: (torch.stack([s.image for s in b]), torch.tensor([s.label for s in b]))
+        ):
             images, labels = batch
             correct += int((lite0(images).argmax(1) == labels).sum())
     top1 = correct / len(ds)

@@ -12,8 +12,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from paperlib import data as D
-from paperlib.classes import imagenet_classes
-from paperlib.errors import CorruptImageError, DataNotFoundError, UnknownClassError
+from paperlib.core.classes import imagenet_classes
+from paperlib.core.errors import CorruptImageError, DataNotFoundError, UnknownClassError
 
 
 def _resize(size):
@@ -94,9 +94,7 @@ def _check_tiny_val(ds, gen):
 
 @pytest.mark.parametrize("layout", ["csv", "xml-val", "xml-flat"])
 def test_imagenet_val_fixture(tiny_root, datagen, layout):
-    gen = datagen.make_imagenet_val(
-        tiny_root, csv_file=layout == "csv", xml=None if layout == "csv" else layout.split("-")[1]
-    )
+    gen = datagen.make_imagenet_val(tiny_root, csv_file=layout == "csv", xml=None if layout == "csv" else layout.split("-")[1])
     ds = D.ImageNetVal(tiny_root)
     assert ds.annotation_source == layout.split("-")[0]
     _check_tiny_val(ds, gen)
@@ -337,7 +335,14 @@ def test_voc_errors(tiny_root, datagen):
 # =========================================================================== inventory
 def test_available_data_empty(tiny_root):
     info = D.available_data()
-    assert set(info) >= {"imagenet_val", "imagenet_annotations", "imagenet_synsets", "imagenet_train_sample", "cifar10", "voc2012"}
+    assert set(info) >= {
+        "imagenet_val",
+        "imagenet_annotations",
+        "imagenet_synsets",
+        "imagenet_train_sample",
+        "cifar10",
+        "voc2012",
+    }
     assert not any(v["found"] for v in info.values())
     assert all(v["count"] is None for v in info.values())
     assert info["imagenet_val"]["path"] == tiny_root / "imagenet" / "val"

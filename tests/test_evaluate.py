@@ -5,9 +5,11 @@ import json
 import pytest
 import torch
 
-from paperlib import evaluate, report
-from paperlib.classifiers import load_classifier
-from paperlib.masker import build_masker
+from paperlib.core.classifiers import load_classifier
+from paperlib.core.errors import InputError
+from paperlib.core.masker import build_masker
+from paperlib.experiments import evaluate
+from paperlib.tools import report
 
 
 @pytest.mark.slow
@@ -31,8 +33,14 @@ def test_masker_pipeline_and_table_rendering(shared_data, tmp_path):
     r = evaluate.localisation(["masker", "grad"], bb, masker=masker, limit=4, batch_size=4, saliency=True, progress=False)
     assert r["masker"]["n"] == 4 and 0 <= r["masker"]["error"] <= 100
     assert {"saliency", "area", "prob"} <= set(r["grad"])
-    result = {"table": "tableX", "title": "Test table", "rows": [{"method": "a", "ours": 1.0, "paper": 2.0}],
-              "preset": "quick", "data": "val 1-4", "hardware": evaluate.hardware()}
+    result = {
+        "table": "tableX",
+        "title": "Test table",
+        "rows": [{"method": "a", "ours": 1.0, "paper": 2.0}],
+        "preset": "quick",
+        "data": "val 1-4",
+        "hardware": evaluate.hardware(),
+    }
     md = evaluate.write_table(result, tmp_path)
     text = md.read_text()
     assert "| a | 1.0 | 2.0 |" in text and "Preset `quick`" in text and "torch" in text
@@ -56,5 +64,5 @@ def test_tune_alphas_picks_from_the_grid_on_held_out_images(shared_data):
     batch = next(evaluate.val_batches(224, limit=2, batch_size=2))
     boxes = evaluate.method_boxes("grad", batch, bb, alpha={"grad": t["alpha"]})
     assert boxes.shape == (2, 4)
-    with pytest.raises(Exception, match="tune"):
+    with pytest.raises(InputError, match="tune"):
         evaluate.tune_alphas(bb, ("grad",), start=10_000, n=5)

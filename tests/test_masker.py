@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from paperlib import CheckpointMismatchError, InputError, UnknownClassError, build_masker, load_masker, save_masker
-from paperlib.classifiers import load_classifier
+from paperlib.core.classifiers import load_classifier
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +89,24 @@ def test_unknown_shipped_masker_lists_what_exists():
 
     with pytest.raises(UnknownModelError, match="Shipped"):
         load_masker("no_such_black_box")
+
+
+def test_paper_exact_feature_filter_saves_and_loads(tmp_path):
+    """filter_affine=False is the paper's filter sigmoid(X . C_s): no bias, scale or offset, recorded in the config."""
+    torch.manual_seed(0)
+    m = build_masker("efficientnet_lite0", widths=[16, 8, 8], blocks=1, filter_affine=False).eval()
+    names = {n for n, _ in m.filter.named_parameters()}
+    assert names == {"embedding.weight"} and m.config["filter_affine"] is False
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        out = m(x, 3, return_aux=True)
+        emb = m.filter.embedding.weight[3]
+        feats = m.encoder(x)[-1]
+        expected = torch.sigmoid(torch.einsum("nchw,c->nhw", feats, emb))
+    assert torch.allclose(out.gate, expected, atol=1e-6)
+    loaded = load_masker(save_masker(m, tmp_path / "paper.pt"))
+    with torch.no_grad():
+        assert torch.equal(loaded(x, 3), m(x, 3))
+    # the default keeps the shipped maskers' parameters (and their configs carry no new key)
+    assert "filter.bias" in build_masker("efficientnet_lite0", widths=[16, 8, 8], blocks=1).state_dict()
+    assert "filter_affine" not in build_masker("efficientnet_lite0", widths=[16, 8, 8], blocks=1).config

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib.errors import InputError
-from paperlib.metrics import (
+from paperlib.core.errors import InputError
+from paperlib.core.metrics import (
     LocalisationError,
     box_area,
     box_iou,
@@ -54,8 +54,10 @@ def test_box_iou_bad_shape():
 
 def test_localisation_correct_any_gt_box():
     pred = t([0, 0, 9, 9], [50, 50, 59, 59])
-    gts = [t([30, 30, 40, 40], [1, 1, 9, 9]),  # only the second gt box matches
-           t([0, 0, 99, 99])]                  # IoU 0.01: wrong
+    gts = [
+        t([30, 30, 40, 40], [1, 1, 9, 9]),  # only the second gt box matches
+        t([0, 0, 99, 99]),
+    ]  # IoU 0.01: wrong
     correct = localisation_correct(pred, gts)
     assert correct.tolist() == [True, False]
     assert localisation_error(pred, gts) == pytest.approx(50.0)
@@ -197,7 +199,7 @@ def test_box_saliency_scores_validation():
 
 
 def test_ground_truth_box_largest_mode():
-    import paperlib.metrics as M
+    import paperlib.core.metrics as M
 
     gt = [torch.tensor([[0.0, 0.0, 9.0, 9.0], [20.0, 20.0, 49.0, 49.0]])]
     assert M.ground_truth_box(gt, mode="largest").tolist() == [[20.0, 20.0, 49.0, 49.0]]
@@ -213,7 +215,7 @@ class _LeftHalfBrightness(torch.nn.Module):
 
 
 def test_evidence_probabilities_keep_and_remove():
-    from paperlib.metrics import evidence_probabilities
+    from paperlib.core.metrics import evidence_probabilities
 
     clf = _LeftHalfBrightness()
     x = torch.zeros(2, 3, 8, 8)

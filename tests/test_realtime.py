@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import paperlib
-from paperlib import realtime
-from paperlib.errors import InputError
+from paperlib.core.errors import InputError
+from paperlib.tools import realtime
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

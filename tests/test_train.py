@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
-from paperlib.classifiers import load_classifier
-from paperlib.masker import build_masker
-from paperlib.objective import ObjectiveConfig, alternative_images, saliency_objective
-from paperlib.train import ResumableSampler, TrainConfig, draw_fake_labels, train
+from paperlib.core.classifiers import load_classifier
+from paperlib.core.masker import build_masker
+from paperlib.core.objective import ObjectiveConfig, alternative_images, saliency_objective
+from paperlib.experiments.train import ResumableSampler, TrainConfig, draw_fake_labels, train
 
 SIZE = 64
 
@@ -19,8 +19,8 @@ def real_batch():
     """Eight real ImageNet training images at 64 px with their labels (skips without data)."""
     from torchvision import transforms as T
 
-    from paperlib import paths
-    from paperlib.data import imagenet_folder
+    from paperlib.core import paths
+    from paperlib.core.data import imagenet_folder
 
     if not (paths.data_root() / "imagenet" / "train-sample").exists():
         pytest.skip("ImageNet train sample not found under the data root (set PAPERLIB_DATA)")
@@ -32,8 +32,17 @@ def real_batch():
 
 def _cfg(tmp_path, **kw):
     base = dict(
-        black_box="efficientnet_lite0", out=str(tmp_path / "run"), steps=6, batch_size=4, lr=3e-3,
-        image_size=SIZE, widths=[16, 8, 8], blocks=1, checkpoint_every=2, workers=0, seed=0,
+        black_box="efficientnet_lite0",
+        out=str(tmp_path / "run"),
+        steps=6,
+        batch_size=4,
+        lr=3e-3,
+        image_size=SIZE,
+        widths=[16, 8, 8],
+        blocks=1,
+        checkpoint_every=2,
+        workers=0,
+        seed=0,
     )
     base.update(kw)
     return TrainConfig(**base)
@@ -128,7 +137,7 @@ def test_interrupt_and_resume_continue_the_same_run(tmp_path):
 
 def test_kill_between_checkpoints_loses_only_those_steps(tmp_path):
     """A run killed after step 3 (checkpoint at step 2) resumes at 2 and its log has no duplicate steps."""
-    from paperlib.train import truncate_log
+    from paperlib.experiments.train import truncate_log
 
     torch.manual_seed(0)
     data = TensorDataset(torch.rand(12, 3, SIZE, SIZE), torch.randint(0, 1000, (12,)))
@@ -153,8 +162,8 @@ def test_resume_refuses_another_configuration(tmp_path):
 
 
 def test_export_ships_a_loadable_fp16_masker_with_its_command_and_log(tmp_path):
-    from paperlib.checkpoints import load_masker
-    from paperlib.retrain import export_run
+    from paperlib.core.storage import load_masker
+    from paperlib.tools.retrain import export_run
 
     data = TensorDataset(torch.rand(4, 3, SIZE, SIZE), torch.randint(0, 1000, (4,)))
     cfg = _cfg(tmp_path, steps=2)
@@ -173,18 +182,22 @@ def test_export_ships_a_loadable_fp16_masker_with_its_command_and_log(tmp_path):
 
 def test_retrain_runs_classifiers_first_with_their_recorded_commands(tmp_path, monkeypatch):
     """`make train` order and arguments, with the training functions replaced by recorders."""
-    from paperlib import cifar, retrain
+    from paperlib.experiments import cifar
+    from paperlib.tools import retrain
 
     ship = tmp_path / "ckpt"
     ship.mkdir()
-    (ship / "efficientnet_lite0.json").write_text(json.dumps(
-        {"train_args": ["--black-box", "efficientnet_lite0", "--out", "runs/x", "--steps", "3"]}))
+    (ship / "efficientnet_lite0.json").write_text(
+        json.dumps({"train_args": ["--black-box", "efficientnet_lite0", "--out", "runs/x", "--steps", "3"]})
+    )
     (ship / "cifar10.json").write_text(json.dumps({"train_args": ["--black-box", "cifar10", "--steps", "2"]}))
     (ship / "cifar10_classifier.json").write_text(json.dumps({"command": "python -m paperlib.cifar train --epochs 2 --width 8"}))
     calls = []
     monkeypatch.setattr(retrain, "CHECKPOINT_DIR", ship)
     monkeypatch.setattr(cifar, "main", lambda argv: calls.append(("cifar", list(argv))))
-    monkeypatch.setattr("paperlib.train.train", lambda cfg: calls.append(("masker", cfg.black_box, cfg.out, cfg.steps)))
+    monkeypatch.setattr(
+        "paperlib.experiments.train.train", lambda cfg: calls.append(("masker", cfg.black_box, cfg.out, cfg.steps))
+    )
     times = retrain.retrain(out=tmp_path / "re")
     assert list(times) == ["cifar10_classifier", "cifar10", "efficientnet_lite0"]
     assert calls[0] == ("cifar", ["train", "--epochs", "2", "--width", "8", "--out", str(tmp_path / "re" / "cifar10_classifier")])

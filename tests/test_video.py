@@ -7,9 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from paperlib import video
-from paperlib.errors import DataNotFoundError, InputError
-
+from paperlib.core.errors import DataNotFoundError, InputError
+from paperlib.tools import video
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -63,7 +62,7 @@ def test_run_video_writes_gif(tmp_path, tiny_masker):
 
 
 def test_run_video_with_an_optimised_backend(tmp_path, tiny_masker):
-    from paperlib.realtime import fast_masker
+    from paperlib.tools.realtime import fast_masker
 
     clip = video.pan_zoom_frames(_image(), n_frames=3, out_size=64)
     fast = fast_masker(tiny_masker, "fused_bn+channels_last")

@@ -1,1 +1,15 @@
-"""The experiment harness: training, baselines, the paper's tables and the studies built on them."""
+"""The experiment harness, built on :mod:`paperlib.core` only.
+
+=================  ==========================================================================
+module             what it holds
+=================  ==========================================================================
+``train``          training a masker against a black box (``python -m paperlib.train``)
+``cifar``          training, evaluating and exporting the CIFAR-10 black box
+``baselines``      gradient saliency maps (Grad, guided backprop, Grad-CAM) and their boxes
+``iterative``      per-image mask optimisation (Fig. 2, Fig. 3, Fong & Vedaldi's Mask)
+``evaluate``       the paper's tables (1, 2, 3 and CIFAR-10)
+``presets``        every ``quick`` / ``full`` preset of the project
+``ablation``       mask quality on the tuning split; the recipe ablation of the masker
+``_loop``          the skeleton shared by the two training loops
+=================  ==========================================================================
+"""

@@ -33,14 +33,15 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from paperlib import metrics
-from paperlib.checkpoints import atomic_write_text, load_masker
-from paperlib.classifiers import load_classifier
-from paperlib.data import imagenet_folder
-from paperlib.errors import InputError
-from paperlib.evaluate import hardware, hardware_line, val_batches
-from paperlib.objective import apply_mask, gaussian_blur
-from paperlib.paths import FIGURES_DIR
+from ..core import metrics
+from ..core._common import atomic_write_text, hardware, hardware_line
+from ..core.classifiers import load_classifier
+from ..core.data import imagenet_folder
+from ..core.errors import InputError
+from ..core.objective import apply_mask, gaussian_blur
+from ..core.paths import FIGURES_DIR
+from ..core.storage import load_masker
+from .evaluate import val_batches
 
 __all__ = [
     "TUNING_FOLDER",
@@ -142,9 +143,15 @@ def mask_statistics(
         p = probs.gather(1, torch.cat([y, y])[:, None])[:, 0]
         sp = speckle(m)
         parts = {
-            "saliency": s["score"], "box_area": s["area"], "box_prob": s["prob"],
-            "area": m.flatten(1).mean(1), "area_05": (m > 0.5).flatten(1).float().mean(1),
-            "islands": sp["islands"], "holes": sp["holes"], "p_kept": p[: len(y)], "p_removed": p[len(y) :],
+            "saliency": s["score"],
+            "box_area": s["area"],
+            "box_prob": s["prob"],
+            "area": m.flatten(1).mean(1),
+            "area_05": (m > 0.5).flatten(1).float().mean(1),
+            "islands": sp["islands"],
+            "holes": sp["holes"],
+            "p_kept": p[: len(y)],
+            "p_removed": p[len(y) :],
             "empty": empty.float(),
         }
         for k, v in parts.items():
@@ -233,7 +240,10 @@ def to_markdown(result: dict[str, Any]) -> str:
     head = ["row", *cols, *(f"val err @{t}" for t in ts)]
     lines = [f"### {result['title']}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in result["rows"].items():
-        vals = [f"{r['tuning'][c]:.3f}" if c in ("saliency", "box_area", "area", "p_kept", "p_removed") else f"{r['tuning'][c]:.2f}" for c in cols]
+        vals = [
+            f"{r['tuning'][c]:.3f}" if c in ("saliency", "box_area", "area", "p_kept", "p_removed") else f"{r['tuning'][c]:.2f}"
+            for c in cols
+        ]
         vals += [f"{r.get('val_error', {}).get(t, float('nan')):.1f}" for t in ts]
         lines.append("| " + " | ".join([name, *vals]) + " |")
     n_val = first.get("n_val", 0)

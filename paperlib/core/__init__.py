@@ -1,0 +1,21 @@
+"""The core: the masking model, the objective, the metrics, the black boxes and the data.
+
+Nothing here imports from :mod:`paperlib.experiments` or :mod:`paperlib.tools`.
+
+=================  ==========================================================================
+module             what it holds
+=================  ==========================================================================
+``masker``         the masking model (U-Net decoder, feature filter), ``build_masker``
+``encoders``       the frozen encoders the masker reads (ResNet-50, EfficientNet-Lite, CIFAR)
+``objective``      eq. 4: evidence removal, TV, area, preserver/destroyer terms, presets
+``metrics``        localisation (boxes, IoU, error) and the saliency metric
+``classifiers``    the black boxes behind one interface and their registry
+``cifarnet``       the CIFAR-10 black box network and the reader of its weights
+``storage``        saving and loading maskers (the shipped checkpoints)
+``data``           ImageNet validation, image folders, CIFAR-10, VOC
+``classes``        class names and indices
+``paths``          where the repository, data, checkpoints and figures live
+``errors``         the project's exception types
+``_common``        shared helpers: input checks, devices, eval mode, atomic writes, hardware
+=================  ==========================================================================
+"""

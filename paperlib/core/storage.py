@@ -1,0 +1,123 @@
+"""Saving and loading maskers: atomic writes, shipped checkpoints, clear mismatch errors.
+
+A *masker checkpoint* is a ``torch.save`` dict::
+
+    {"format": "paperlib-masker/1", "config": Masker.config, "state_dict": trainable weights,
+     "meta": {...}}
+
+Only the trained parts travel (decoder and class embedding; the encoder too when it is
+trained from scratch, as for CIFAR-10): the frozen encoder comes from its own weights.
+Shipped checkpoints live in ``paperlib/checkpoints/<name>.pt`` beside ``<name>.json`` (the
+command, configuration and final numbers) and ``<name>.log.jsonl`` (the training log).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from ._common import atomic_save, atomic_write_text
+from .errors import CheckpointMismatchError, DataNotFoundError, UnknownModelError
+from .masker import build_masker
+from .paths import CHECKPOINT_DIR
+
+__all__ = [
+    "FORMAT",
+    "atomic_save",
+    "atomic_write_text",
+    "save_masker",
+    "load_masker",
+    "masker_from_checkpoint",
+    "shipped_maskers",
+]
+
+FORMAT = "paperlib-masker/1"
+
+
+def save_masker(masker, path: str | os.PathLike, *, half: bool = False, meta: dict | None = None) -> Path:
+    """Save a masker's trainable weights and configuration atomically.
+
+    Args:
+        masker: A :class:`~paperlib.masker.Masker`.
+        path: Target ``.pt`` file.
+        half: Store floating-point weights as fp16 (halves the size; they are cast back on load).
+        meta: Extra information (training command, steps, metrics).
+    """
+    state = masker.trainable_state_dict()
+    if half:
+        state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+    return atomic_save({"format": FORMAT, "config": dict(masker.config), "state_dict": state, "meta": meta or {}}, path)
+
+
+def masker_from_checkpoint(ckpt: dict, *, black_box: str | None = None):
+    """Build a masker from a loaded checkpoint dict (see :func:`load_masker`)."""
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointMismatchError(
+            f"Not a paperlib masker checkpoint (format {ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt)!r}, "
+            f"expected {FORMAT!r}). Training checkpoints ('last.pt' of a run) hold it under 'masker'."
+        )
+    cfg = dict(ckpt["config"])
+    if black_box is not None and black_box != cfg["black_box"]:
+        raise CheckpointMismatchError(
+            f"This checkpoint was trained against the black box {cfg['black_box']!r}, not {black_box!r}: its masks "
+            f"explain {cfg['black_box']!r}'s decisions. Load the masker made for {black_box!r} "
+            f"(paperlib.load_masker({black_box!r})) or train one with `python -m paperlib.train --black-box {black_box}`."
+        )
+    kwargs = {k: cfg[k] for k in ("widths", "blocks", "mask_stride")}
+    kwargs["output_gate"] = cfg.get("output_gate", False)
+    kwargs["filter_affine"] = cfg.get("filter_affine", True)
+    if "encoder_widths" in cfg:
+        kwargs["encoder_widths"] = cfg["encoder_widths"]
+    masker = build_masker(cfg["black_box"], encoder=cfg["encoder"], **kwargs)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    missing, unexpected = masker.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not (k.startswith("encoder.") and not masker.encoder.trainable)]
+    if missing or unexpected:
+        raise CheckpointMismatchError(
+            f"Checkpoint does not fit the architecture {cfg}: missing {missing[:5]}, unexpected {unexpected[:5]}."
+        )
+    masker.meta = ckpt.get("meta", {})
+    return masker.eval()
+
+
+def shipped_maskers() -> list[str]:
+    """Names of the maskers shipped in ``paperlib/checkpoints`` (black-box weights such as
+    ``cifar10_classifier.pt`` live there too and are not listed)."""
+    return sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt") if not p.stem.endswith("_classifier"))
+
+
+def load_masker(name_or_path: str | os.PathLike, *, black_box: str | None = None, map_location: str = "cpu"):
+    """Load a trained masker, in eval mode.
+
+    Args:
+        name_or_path: A shipped masker's name (the black box it explains, e.g.
+            ``"efficientnet_lite0"`` or ``"cifar10"``) or the path of a checkpoint file
+            (a masker checkpoint, or a training run's ``last.pt``).
+        black_box: If given, the checkpoint must have been trained against this black box.
+
+    Raises:
+        UnknownModelError: No shipped masker of that name.
+        CheckpointMismatchError: The checkpoint is for another black box or architecture.
+    """
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = CHECKPOINT_DIR / f"{name_or_path}.pt"
+        if not path.exists():
+            raise UnknownModelError(
+                f"No shipped masker named {str(name_or_path)!r} (looked for {path}). Shipped: "
+                f"{', '.join(shipped_maskers()) or 'none'}. Train one with `python -m paperlib.train` "
+                f"and pass the path of its checkpoint."
+            )
+    if not path.exists():
+        raise DataNotFoundError(f"Masker checkpoint {path} does not exist.")
+    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    if isinstance(ckpt, dict) and "masker" in ckpt and ckpt.get("format") != FORMAT:
+        ckpt = ckpt["masker"]  # a training run's resumable checkpoint
+    masker = masker_from_checkpoint(ckpt, black_box=black_box)
+    info = path.with_suffix(".json")
+    if info.exists():
+        masker.meta = {**json.loads(info.read_text()), **masker.meta}
+    return masker

@@ -1,0 +1,95 @@
+"""Every ``quick`` / ``full`` preset of the project, in one place.
+
+``quick`` runs on a 2-core CPU in minutes (CI, ``make test``); ``full`` is the paper's protocol
+(or as close as the data allow). The tables (:mod:`paperlib.experiments.evaluate`), the speed
+benchmark and the CPU back ends (:mod:`paperlib.tools.bench`, :mod:`paperlib.tools.realtime`) and
+the notebooks (``notebooks/*.py``, through :func:`notebook`) read their sizes from here.
+
+>>> TABLES["quick"]["limit"]
+100
+>>> notebook("fig2_ssr_sdr", "full")["iterations"]
+300
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.errors import InputError
+from ..core.objective import ObjectiveConfig
+
+__all__ = [
+    "PRESET_NAMES",
+    "TABLES",
+    "CIFAR_TABLE",
+    "BENCH",
+    "REALTIME",
+    "NOTEBOOKS",
+    "FIG2_OBJECTIVE",
+    "MASK_ITERATIONS",
+    "notebook",
+    "check_preset",
+]
+
+PRESET_NAMES = ("quick", "full")
+
+#: Iterations of the iterative Mask baseline of Fong & Vedaldi at full scale (``optimize_masks``' default).
+MASK_ITERATIONS = 300
+
+#: Tables 1-3 (:mod:`paperlib.experiments.evaluate`): validation images, images for the iterative
+#: Mask, its iterations, batch size.
+TABLES: dict[str, dict[str, Any]] = {
+    "quick": {"limit": 100, "iterative_limit": 8, "iterations": 100, "batch_size": 25},
+    "full": {"limit": None, "iterative_limit": None, "iterations": MASK_ITERATIONS, "batch_size": 50},
+}
+
+#: Images of the CIFAR-10 test split used per preset (spread evenly over the split, hence the classes).
+CIFAR_TABLE: dict[str, int] = {"quick": 1000, "full": 10000}
+
+#: Speed benchmark (:mod:`paperlib.tools.bench`): ``quick`` fits a 2-core CPU in a few minutes;
+#: ``full`` times the iterative Mask for all 300 iterations (one timed run: 300 optimisation steps
+#: already average over many passes).
+BENCH: dict[str, dict[str, int]] = {
+    "quick": {"repeats": 3, "warmup": 1, "mask_iterations": 10, "mask_repeats": 3},
+    "full": {"repeats": 5, "warmup": 2, "mask_iterations": MASK_ITERATIONS, "mask_repeats": 1},
+}
+
+#: CPU back ends of the masker (:mod:`paperlib.tools.realtime`): timing and evaluation sizes.
+REALTIME: dict[str, dict[str, int]] = {
+    "quick": {"repeats": 5, "warmup": 2, "repeats_1": 20, "warmup_1": 3, "eval_images": 100},
+    "full": {"repeats": 10, "warmup": 3, "repeats_1": 50, "warmup_1": 5, "eval_images": 500},
+}
+
+#: The notebooks' sizes, by notebook name (``notebooks/NN_<name>.py``).
+NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
+    "setup_data_check": {"quick": {"n_show": 6, "n_check": 50}, "full": {"n_show": 12, "n_check": 500}},
+    "fig2_ssr_sdr": {"quick": {"iterations": 80}, "full": {"iterations": 300}},
+    "fig3_adversarial": {"quick": {"iterations": 60}, "full": {"iterations": 300}},
+    "fig1_fig5_masks_per_black_box": {"quick": {"n": 4, "iterations": 60}, "full": {"n": 8, "iterations": 300}},
+    "speed": {
+        "quick": {"memory": "none", "realtime_eval_images": 20},
+        "full": {"memory": "auto", "realtime_eval_images": 500},
+    },
+    "interactive_explorer": {"quick": {"val_limit": 100}, "full": {"val_limit": None}},
+    "video_saliency": {"quick": {"frames": 16}, "full": {"frames": 64}},
+}
+
+#: The objective of the per-image optimisation of Fig. 2 (notebook 01): eq. 4 with the area term of
+#: the authors' public code, l2 = 2 and AV = mean((M + 5e-4)^0.3). With the paper's l2 = 1e-3 and
+#: means over pixels the area term has almost no force and the masks keep nearly every pixel (see
+#: :mod:`paperlib.core.objective`).
+FIG2_OBJECTIVE = ObjectiveConfig(l2=2.0, area_power=0.3, area_eps=5e-4)
+
+
+def check_preset(preset: str, table: dict[str, Any]) -> Any:
+    """``table[preset]``, or an :class:`~paperlib.core.errors.InputError` naming the known presets."""
+    if preset not in table:
+        raise InputError(f"preset must be one of {', '.join(table)}, got {preset!r}.")
+    return table[preset]
+
+
+def notebook(name: str, preset: str) -> dict[str, Any]:
+    """The settings of notebook ``name`` (without its number) at ``preset``."""
+    if name not in NOTEBOOKS:
+        raise InputError(f"No presets for notebook {name!r}; known: {', '.join(NOTEBOOKS)}.")
+    return dict(check_preset(preset, NOTEBOOKS[name]))
