@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -50,6 +51,7 @@ __all__ = [
     "mask_statistics",
     "threshold_errors",
     "evaluate_checkpoint",
+    "total_steps",
     "ablation_table",
     "to_markdown",
     "main",
@@ -217,12 +219,28 @@ def evaluate_checkpoint(
     if val_limit != 0:
         row["val_error"], row["n_val"] = threshold_errors(masker, black_box, thresholds, limit=val_limit)
     row["meta"] = {k: v for k, v in (getattr(masker, "meta", {}) or {}).items() if k in ("step", "train_config")}
+    row["steps"] = total_steps(masker)
     return row
 
 
-def ablation_table(rows: dict[str, dict[str, Any]], notes: str = "") -> dict[str, Any]:
-    """Assemble the JSON result of an ablation from ``{row name: evaluate_checkpoint(...)}``."""
+def total_steps(masker: torch.nn.Module) -> int:
+    """Training steps behind a masker, following warm starts (``init_from``) back to the first run."""
+    meta = getattr(masker, "meta", {}) or {}
+    cfg = meta.get("train_config") or {}
+    steps = int(meta.get("step", cfg.get("steps", 0)) or 0)
+    if cfg.get("init_from"):
+        steps += total_steps(load_masker(cfg["init_from"]))
+    return steps
+
+
+def ablation_table(rows: dict[str, dict[str, Any]], notes: str = "", command: str = "") -> dict[str, Any]:
+    """Assemble the JSON result of an ablation from ``{row name: evaluate_checkpoint(...)}``.
+
+    ``chosen`` is the row with the lowest saliency metric on the tuning split: the selection rule.
+    """
     return {
+        "chosen": min(rows, key=lambda n: rows[n]["tuning"]["saliency"]),
+        "command": command,
         "table": "ablation",
         "title": "Masker recipe ablation (tuning split for choices; validation localisation reported only)",
         "tuning_split": f"imagenet/{TUNING_FOLDER}: Flickr photographs with ImageNet labels, never trained on",
@@ -237,7 +255,7 @@ def to_markdown(result: dict[str, Any]) -> str:
     cols = ["saliency", "box_area", "area", "islands", "holes", "p_kept", "p_removed"]
     first = next(iter(result["rows"].values()))
     ts = list(first.get("val_error", {}))
-    head = ["row", *cols, *(f"val err @{t}" for t in ts)]
+    head = ["row", "steps", *cols, *(f"val err @{t}" for t in ts)]
     lines = [f"### {result['title']}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in result["rows"].items():
         vals = [
@@ -245,7 +263,8 @@ def to_markdown(result: dict[str, Any]) -> str:
             for c in cols
         ]
         vals += [f"{r.get('val_error', {}).get(t, float('nan')):.1f}" for t in ts]
-        lines.append("| " + " | ".join([name, *vals]) + " |")
+        label = f"**{name}** (chosen)" if name == result.get("chosen") else name
+        lines.append("| " + " | ".join([label, str(r.get("steps", "")), *vals]) + " |")
     n_val = first.get("n_val", 0)
     lines += [
         "",
@@ -262,12 +281,13 @@ def to_markdown(result: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m paperlib.experiments.ablation name=checkpoint ... [--out figures/ablation] [--n-tune 300] [--val-limit 500]``."""
     ap = argparse.ArgumentParser(prog="python -m paperlib.experiments.ablation", description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", nargs="+", help="name=path of a masker checkpoint (or a shipped masker's name)")
+    ap.add_argument("runs", nargs="*", help="name=path of a masker checkpoint (or a shipped masker's name)")
     ap.add_argument("--out", type=Path, default=FIGURES_DIR / "ablation")
     ap.add_argument("--n-tune", type=int, default=300)
     ap.add_argument("--val-limit", type=int, default=500, help="validation images for the reported error (0: skip)")
     ap.add_argument("--notes", default="")
     ap.add_argument("--merge", action="store_true", help="add the rows to an existing <out>.json")
+    ap.add_argument("--change", nargs=2, action="append", default=[], metavar=("ROW", "TEXT"), help="what a row changes")
     a = ap.parse_args(argv)
     out_json = a.out.with_suffix(".json")
     rows: dict[str, Any] = json.loads(out_json.read_text())["rows"] if (a.merge and out_json.exists()) else {}
@@ -275,9 +295,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         name, _, path = spec.partition("=")
         t0 = time.time()
         rows[name] = evaluate_checkpoint(path or name, n_tune=a.n_tune, val_limit=a.val_limit)
+        rows[name]["path"] = path or name
         rows[name]["seconds"] = round(time.time() - t0, 1)
         print(name, json.dumps(rows[name]["tuning"]), rows[name].get("val_error"), flush=True)
-    res = ablation_table(rows, a.notes)
+    for name, r in rows.items():
+        if "steps" not in r:  # rows evaluated before the step count was recorded
+            r["steps"] = total_steps(load_masker(r["path"]))
+    for name, text in a.change:
+        if name not in rows:
+            raise InputError(f"--change names row {name!r}, which is not among {sorted(rows)}.")
+        rows[name]["change"] = text
+    res = ablation_table(
+        rows, a.notes, command="python -m paperlib.experiments.ablation " + " ".join(map(str, argv or sys.argv[1:]))
+    )
     atomic_write_text(json.dumps(res, indent=2), out_json)
     atomic_write_text(to_markdown(res), a.out.with_suffix(".md"))
     print(to_markdown(res))
