@@ -102,22 +102,25 @@ viz.save_figure(fig3, "ablation_steps")
 # %%
 chosen = result["chosen"]
 best = table["saliency"].astype(float).idxmin()
-assert chosen == best, f"the chosen row {chosen} must be the best on the tuning split ({best})"
+assert chosen == best, f"the row marked best ({chosen}) must have the lowest tuning saliency metric ({best})"
 base, ctrl, ch = rows["shipped"], rows["control"], rows[chosen]
 # every row saw the same images with the same seed: the control isolates what 150 more steps alone do
 assert all(r["n_tune"] == base["n_tune"] for r in rows.values())
 lines = [
     f"- On the tuning split, 150 more steps of the shipped recipe (control) moved the saliency metric from "
-    f"{base['tuning']['saliency']:.3f} to {ctrl['tuning']['saliency']:.3f}; the chosen recipe `{chosen}` "
+    f"{base['tuning']['saliency']:.3f} to {ctrl['tuning']['saliency']:.3f}; the best row on that metric, `{chosen}` "
     f"({ch['change']}) reached **{ch['tuning']['saliency']:.3f}**, with mean mask area "
     f"{ch['tuning']['area']:.2f} (shipped {base['tuning']['area']:.2f}) and {ch['tuning']['holes']:.1f} holes "
-    f"per mask (shipped {base['tuning']['holes']:.1f}).",
+    f"per mask (shipped {base['tuning']['holes']:.1f}); removing its mask leaves p = {ch['tuning']['p_removed']:.2f} "
+    f"of the class (shipped {base['tuning']['p_removed']:.2f}).",
     f"- Reported on validation images 1-{base['n_val']}, at the paper's threshold 0.5: shipped "
     f"{base['val_error']['0.5']:.1f} %, control {ctrl['val_error']['0.5']:.1f} %, `{chosen}` "
     f"{ch['val_error']['0.5']:.1f} %.",
 ]
 worse = {n: r["tuning"]["saliency"] for n, r in rows.items() if r["tuning"]["saliency"] > ch["tuning"]["saliency"]}
 lines.append(
-    "- Rows behind the chosen one on the tuning split: " + ", ".join(f"`{n}` {v:.3f}" for n, v in sorted(worse.items(), key=lambda kv: kv[1])) + "."
+    "- Rows behind it on the tuning split's saliency metric: "
+    + ", ".join(f"`{n}` {v:.3f}" for n, v in sorted(worse.items(), key=lambda kv: kv[1]))
+    + "."
 )
-display(Markdown("\n".join(lines)))
+display(Markdown("\n".join(lines) + "\n\n" + result.get("notes", "")))

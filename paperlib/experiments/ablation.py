@@ -236,7 +236,8 @@ def total_steps(masker: torch.nn.Module) -> int:
 def ablation_table(rows: dict[str, dict[str, Any]], notes: str = "", command: str = "") -> dict[str, Any]:
     """Assemble the JSON result of an ablation from ``{row name: evaluate_checkpoint(...)}``.
 
-    ``chosen`` is the row with the lowest saliency metric on the tuning split: the selection rule.
+    ``chosen`` is the row with the lowest saliency metric on the tuning split (the primary tuning
+    criterion); whether it is shipped is a separate decision, stated in ``notes``.
     """
     return {
         "chosen": min(rows, key=lambda n: rows[n]["tuning"]["saliency"]),
@@ -263,7 +264,7 @@ def to_markdown(result: dict[str, Any]) -> str:
             for c in cols
         ]
         vals += [f"{r.get('val_error', {}).get(t, float('nan')):.1f}" for t in ts]
-        label = f"**{name}** (chosen)" if name == result.get("chosen") else name
+        label = f"**{name}** (best tuning saliency)" if name == result.get("chosen") else name
         lines.append("| " + " | ".join([label, str(r.get("steps", "")), *vals]) + " |")
     n_val = first.get("n_val", 0)
     lines += [
