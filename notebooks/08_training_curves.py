@@ -28,7 +28,7 @@ import pandas as pd
 from paperlib import paths, viz
 
 logs = {p.name.split(".")[0]: pd.read_json(p, lines=True) for p in sorted(paths.CHECKPOINT_DIR.glob("*.log.jsonl"))
-        if not p.name.startswith("cifar10_classifier")}  # the maskers' per-step logs
+        if not p.name.split(".")[0].endswith("_classifier")}  # the maskers' per-step logs (not the black boxes')
 clf_log = paths.CHECKPOINT_DIR / "cifar10_classifier.log.jsonl"
 infos = {p.stem: json.loads(p.read_text()) for p in sorted(paths.CHECKPOINT_DIR.glob("*.json"))}
 for name, info in infos.items():

@@ -26,8 +26,10 @@ FIGURES = [
     ("training_curves_cifar10_classifier", "CIFAR-10 black box training", "Loss and accuracy per epoch of paperlib's CIFAR-10 classifier."),
     ("speed", "Speed", "Masks per second of each method."),
     ("explorer_example", "Interactive explorer (headless view)", "Image, mask, kept and removed regions with probabilities."),
+    ("wsss_maps", "WSSS: maps per method", "CAM vs gradient vs stochastic crops vs the masking model on VOC (second paper)."),
+    ("wsss_curves", "WSSS: metrics against the background threshold", "mIoU, FG precision and NDR recall against t."),
 ]
-TABLES = ["table1", "table2", "table3", "cifar10", "bench", "realtime_cpu"]
+TABLES = ["table1", "table2", "table3", "cifar10", "bench", "realtime_cpu", "wsss"]
 
 
 def build_report(folder: Path = FIGURES_DIR) -> Path:

@@ -113,6 +113,15 @@ def retrain(names: Sequence[str] | None = None, *, ship: bool = False, out: Path
     for name in names:
         if name not in infos:
             raise SystemExit(f"No shipped model {name!r}; shipped: {', '.join(infos)}")
+        if name.startswith("voc_"):  # the WSSS study's VOC head and masker (paperlib.experiments.wsss)
+            from .experiments import wsss
+
+            args = [*infos[name]["train_args"], "--out", str(CHECKPOINT_DIR if ship else out / name)]
+            print(f">>> {name}: python -m paperlib.experiments.wsss {' '.join(shlex.quote(a) for a in args)}", flush=True)
+            t0 = time.time()
+            wsss.main(args)
+            times[name] = time.time() - t0
+            continue
         if name.endswith("_classifier"):
             cmd = shlex.split(infos[name]["command"])
             args = _with_out(cmd[cmd.index("train") + 1:], out / name)
