@@ -417,6 +417,31 @@ def test_run_handles_ignore_only_masks_unlabelled_and_single_class_images(tiny_r
     assert "43.7" in path.read_text()  # the reference numbers sit beside ours
 
 
+def test_killed_run_resumes_with_the_same_result(tiny_root, datagen, tmp_path, monkeypatch):
+    _edge_voc(tiny_root, datagen)
+    cfg = W.WSSSConfig(preset="edge", n_crops=2, crop_size=32, crop_counts=(1, 2), t_grid=(0.1, 0.3), masker_size=32)
+    whole = W.run(cfg, masker=None)
+    state = tmp_path / "state.pt"
+    real = W.compute_maps
+    calls = {"n": 0}
+
+    def dies_on_the_second_image(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(W, "compute_maps", dies_on_the_second_image)
+    with pytest.raises(KeyboardInterrupt):
+        W.run(cfg, masker=None, resume=state, resume_every=1)
+    assert state.is_file()
+    monkeypatch.setattr(W, "compute_maps", real)
+    again = W.run(cfg, masker=None, resume=state, resume_every=1)
+    assert again["resumed_at_image"] == 1 and not state.exists()
+    assert again["rows"] == [{**r, "s/map": a["s/map"]} for r, a in zip(whole["rows"], again["rows"])]
+    assert again["skipped_all_ignore"] == whole["skipped_all_ignore"]
+
+
 def test_run_with_only_ignore_masks_is_an_error(tiny_root, datagen):
     gen = datagen.make_voc(tiny_root, ids=("z1",))
     im = Image.fromarray(np.full((20, 30), 255, np.uint8), "P")

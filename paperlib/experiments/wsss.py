@@ -1358,7 +1358,7 @@ def train_masker(cfg: MaskerConfig = MaskerConfig(), *, root=None, command: str 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / max(cfg.steps, 1), 1.0))))
     masker.train()
     log: list[dict] = []
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     for step in range(1, cfg.steps + 1):
         idx = torch.randint(len(imgs), (cfg.batch_size,), generator=gen)
         batch = []
@@ -1398,7 +1398,7 @@ def train_masker(cfg: MaskerConfig = MaskerConfig(), *, root=None, command: str 
             print(f"  step {step}/{cfg.steps} loss {rec['loss']:.3f} p_keep {rec['p_preserve']:.2f} area {rec['area_real']:.2f} "
                   f"fake {rec['area_fake']:.2f} ({rec['time']:.0f} s)", file=sys.stderr, flush=True)
     masker.eval()
-    seconds = time.time() - t0
+    seconds, cpu_seconds = time.time() - t0, time.process_time() - c0
     out = _out_dir(cfg.out)
     tail = log[-50:]
     mean = lambda k: round(float(np.nanmean([r[k] for r in tail])), 4)
@@ -1411,6 +1411,7 @@ def train_masker(cfg: MaskerConfig = MaskerConfig(), *, root=None, command: str 
         "masker_config": masker.config,
         "steps": cfg.steps,
         "train_seconds": round(seconds, 1),
+        "train_cpu_seconds": round(cpu_seconds, 1),
         "last50": {k: mean(k) for k in ("loss", "preserve", "destroy", "tv", "p_preserve", "p_destroy", "area_real", "area_fake")},
         "hardware": hardware(),
         "weights": "fp16",
@@ -1468,6 +1469,8 @@ def run(
     masker: os.PathLike | str | None = MASKER_PATH,
     progress: bool = False,
     keep_maps: Sequence[int] = (),
+    resume: Optional[os.PathLike | str] = None,
+    resume_every: int = 10,
 ) -> dict[str, Any]:
     """Score every method on the VOC images of ``cfg`` and return the result (also what :func:`write_outputs` writes).
 
@@ -1476,6 +1479,9 @@ def run(
         root: Data root (default ``$PAPERLIB_DATA``).
         head: VOC head checkpoint. masker: VOC masking model checkpoint (None: leave the masker out).
         keep_maps: Indices (into the scored images) whose maps, image and mask are returned under ``"maps"``.
+        resume: A state file: written atomically every ``resume_every`` images; if it exists and belongs to the
+            same configuration, data, head and masker, the run continues from it (a killed run loses at most
+            ``resume_every`` images). Deleted at the end.
 
     Images whose mask is all ignore pixels are counted and skipped (nothing to score); an image without
     any class label is scored with an all-background pseudo-mask.
@@ -1489,7 +1495,27 @@ def run(
     timings: dict[str, float] = {}
     n_maps, skipped_ignore, no_label, kept = 0, [], [], {}
     gen = torch.Generator().manual_seed(cfg.seed)
-    for i in range(len(ds)):
+    start, elapsed_before = 0, 0.0
+    ident = {"config": asdict(cfg), "ids": list(ds.ids), "head": str(head), "masker": str(masker), "keys": keys}
+    state_file = Path(resume) if resume else None
+    if state_file is not None and state_file.is_file():
+        st = torch.load(state_file, map_location="cpu", weights_only=False)
+        if st.get("ident") == json.loads(json.dumps(ident)):
+            start, elapsed_before = st["next"], st["elapsed"]
+            for k in keys:
+                scores[k].hist, scores[k].images = st["hist"][k], st["images"][k]
+            timings, n_maps, skipped_ignore, no_label = st["timings"], st["n_maps"], st["skipped"], st["no_label"]
+            gen.set_state(st["generator"])
+            if progress:
+                print(f"  resuming from {state_file} at image {start + 1}/{len(ds)}", file=sys.stderr, flush=True)
+
+    def save_state(next_i: int) -> None:
+        atomic_save({"ident": json.loads(json.dumps(ident)), "next": next_i, "elapsed": elapsed_before + time.time() - t_start,
+                     "hist": {k: s.hist for k, s in scores.items()}, "images": {k: s.images for k, s in scores.items()},
+                     "timings": timings, "n_maps": n_maps, "skipped": skipped_ignore, "no_label": no_label,
+                     "generator": gen.get_state()}, state_file)
+
+    for i in range(start, len(ds)):
         image, gt, classes, image_id = _sample(ds, i)
         if not bool((gt != IGNORE).any()):
             skipped_ignore.append(image_id)
@@ -1511,9 +1537,12 @@ def run(
             scores[k].update(prepared, classes, gt, levels)
         if i in keep_maps:
             kept[image_id] = {"image": image, "gt": gt, "classes": classes, **{k: v for k, v in maps.items() if k != "sweep"}}
+        if state_file is not None and (i + 1) % resume_every == 0 and i + 1 < len(ds):
+            save_state(i + 1)
         if progress and (i + 1) % 10 == 0:
             el = time.time() - t_start
-            print(f"  {i + 1}/{len(ds)} images, {el:.0f} s ({el / (i + 1):.1f} s/image)", file=sys.stderr, flush=True)
+            cpu = sum(v for k, v in timings.items() if not k.endswith("_wall"))
+            print(f"  {i + 1}/{len(ds)} images, {el:.0f} s wall, {cpu:.0f} s CPU in the maps", file=sys.stderr, flush=True)
     if not any(s.images for s in scores.values()):
         raise InputError(f"None of the {len(ds)} VOC images has a scorable pixel (all masks are ignore pixels).")
     summary = {k: _summary(s, cfg) for k, s in scores.items()}
@@ -1569,8 +1598,11 @@ def run(
         "seconds_total": {k: round(v, 1) for k, v in timings.items()},
         "hardware": hardware(),
         "reference": REFERENCE,
-        "seconds": round(time.time() - t_start, 1),
+        "seconds": round(elapsed_before + time.time() - t_start, 1),
+        "resumed_at_image": start or None,
     }
+    if state_file is not None and state_file.is_file():
+        state_file.unlink()
     if keep_maps:
         result["maps"] = kept
     return result
@@ -1756,11 +1788,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     p.add_argument("--out-dir", type=Path, default=FIGURES_DIR)
     p.add_argument("--head", default=str(HEAD_PATH))
     p.add_argument("--masker", default=str(MASKER_PATH), help="VOC masking model checkpoint, or 'none'")
+    p.add_argument("--no-resume", action="store_true",
+                   help="do not keep or use a state file in the cache folder (by default a killed run resumes)")
     a = p.parse_args(rest)
     cfg = replace(PRESETS[a.preset], **_overrides(a, WSSSConfig))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    res = run(cfg, head=a.head, masker=None if a.masker == "none" else a.masker, progress=True)
+    key = hashlib.sha1(json.dumps([asdict(cfg), a.head, a.masker], sort_keys=True).encode()).hexdigest()[:12]
+    state = None if a.no_resume else cache_dir() / f"wsss-{cfg.preset}-{key}.state.pt"
+    res = run(cfg, head=a.head, masker=None if a.masker == "none" else a.masker, progress=True, resume=state)
     path = write_outputs(res, a.out_dir)
     print(path.read_text())
 
