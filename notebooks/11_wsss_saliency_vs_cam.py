@@ -76,25 +76,26 @@ print(f"figures below: the {main['preset']} preset ({main['images_scored']} imag
 
 # %% [markdown]
 # ## Maps side by side
-# One row per image (its first class): the image with the ground-truth region of that class, then each
-# method's map after the per-class 99.5th-percentile normalisation (the input of the pseudo-mask).
+# One row per image (its first class): the image, the ground-truth region of that class, then each
+# method's map after the per-class 99.5th-percentile normalisation (the input of the pseudo-mask;
+# black 0, white 1). Gradient maps are pixel-scale: their detail shows best in the full-size PNG.
 
 # %%
 show = ["cam", "grad", "crops_w", "crops_u", "crops_w_abs", "masker"]
 titles = {"cam": "CAM", "grad": "gradient", "crops_w": "crops, weighted", "crops_u": "crops, unweighted",
           "crops_w_abs": "crops, per-crop abs", "masker": "masking model"}
 kept = [(k, v) for k, v in result["maps"].items() if v["classes"]]
-fig, axes = plt.subplots(len(kept), len(show) + 2, figsize=(2.1 * (len(show) + 2), 1.9 * len(kept)), squeeze=False)
+fig, axes = plt.subplots(len(kept), len(show) + 2, figsize=(1.8 * (len(show) + 2), 1.6 * len(kept)), squeeze=False)
 for r, (image_id, m) in enumerate(kept):
     c = m["classes"][0]
     img = viz.to_numpy_image(m["image"])
     axes[r, 0].imshow(img)
     axes[r, 0].set_ylabel(f"{image_id}\n{VOC_CLASSES[c]}", fontsize=7)
     gt_region = (m["gt"] == c + 1).float()
-    axes[r, 1].imshow(viz.overlay(m["image"], gt_region, alpha=0.5))
+    axes[r, 1].imshow(np.clip(viz.overlay(m["image"], gt_region, alpha=0.5), 0, 1))
     for j, key in enumerate(show):
         norm = wsss.normalise_maps(m[key][:1])[0]
-        axes[r, j + 2].imshow(viz.overlay(m["image"], norm))
+        axes[r, j + 2].imshow(norm.numpy(), cmap="magma", vmin=0, vmax=1)
     if r == 0:
         for j, t in enumerate(["image", "ground truth"] + [titles[k] for k in show]):
             axes[0, j].set_title(t, fontsize=8)
@@ -125,7 +126,7 @@ def voc_colours(labels: torch.Tensor) -> np.ndarray:
 
 
 best_t = {r["key"]: r["t"] for r in result["rows"]}
-fig, axes = plt.subplots(len(kept), len(show) + 2, figsize=(2.1 * (len(show) + 2), 1.9 * len(kept)), squeeze=False)
+fig, axes = plt.subplots(len(kept), len(show) + 2, figsize=(1.8 * (len(show) + 2), 1.6 * len(kept)), squeeze=False)
 for r, (image_id, m) in enumerate(kept):
     axes[r, 0].imshow(viz.to_numpy_image(m["image"]))
     axes[r, 1].imshow(voc_colours(m["gt"]))
@@ -276,10 +277,10 @@ if interactive:
         m = maps_for(i)
         j = m["classes"].index(c)
         fig, axes = plt.subplots(1, len(show) + 1, figsize=(2.2 * (len(show) + 1), 2.3))
-        axes[0].imshow(viz.overlay(m["image"], (m["gt"] == c + 1).float(), alpha=0.5))
+        axes[0].imshow(np.clip(viz.overlay(m["image"], (m["gt"] == c + 1).float(), alpha=0.5), 0, 1))
         axes[0].set_title(f"{m['id']}: {VOC_CLASSES[c]}", fontsize=8)
         for ax, key in zip(axes[1:], show):
-            ax.imshow(viz.overlay(m["image"], wsss.normalise_maps(m[key][j : j + 1])[0]))
+            ax.imshow(wsss.normalise_maps(m[key][j : j + 1])[0].numpy(), cmap="magma", vmin=0, vmax=1)
             ax.set_title(titles[key], fontsize=8)
         for ax in axes:
             ax.set_xticks([]), ax.set_yticks([])

@@ -517,3 +517,31 @@ def test_end_to_end_on_two_real_images_and_cli(require_data, tmp_path):
     assert data["images"] == 1 and data["preset"] == "quick" and "cpu" in data["hardware"]
     md = (tmp_path / "wsss_quick.md").read_text()
     assert "ref. mIoU" in md and "Preset `quick`" in md
+
+
+# =========================================================================== integration with the rest of paperlib
+def test_voc_models_are_not_listed_as_imagenet_maskers_and_retrain_through_wsss(tmp_path, monkeypatch):
+    from paperlib import retrain
+    from paperlib.checkpoints import shipped_maskers
+
+    assert W.MASKER_PATH.is_file() and W.MASKER_PATH.stem not in shipped_maskers()
+    ship = tmp_path / "ckpt"
+    ship.mkdir()
+    for name, args in ((f"{W.BLACK_BOX}_classifier", ["train-head"]), (W.BLACK_BOX, ["train-masker", "--steps", "3"])):
+        (ship / f"{name}.json").write_text(json.dumps({"train_args": args}))
+    calls = []
+    monkeypatch.setattr(retrain, "CHECKPOINT_DIR", ship)
+    monkeypatch.setattr(W, "main", lambda argv: calls.append(list(argv)))
+    times = retrain.retrain(out=tmp_path / "re")
+    assert list(times) == [f"{W.BLACK_BOX}_classifier", W.BLACK_BOX]  # the head before the masker that needs it
+    assert calls == [["train-head", "--out", str(tmp_path / "re" / f"{W.BLACK_BOX}_classifier")],
+                     ["train-masker", "--steps", "3", "--out", str(tmp_path / "re" / W.BLACK_BOX)]]
+
+
+def test_report_includes_the_wsss_table(tmp_path):
+    from paperlib import report
+
+    (tmp_path / "wsss.md").write_text("### WSSS table here\n")
+    (tmp_path / "wsss.json").write_text(json.dumps({"seconds": 12.5}))
+    text = report.build_report(tmp_path).read_text()
+    assert "### WSSS table here" in text and "(computed in 12.5 s)" in text
