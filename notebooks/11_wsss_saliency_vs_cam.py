@@ -193,7 +193,7 @@ ax.set(xscale="log", title=f"this run: {cfg.n_crops} crops of {cfg.crop_size} px
 fig.tight_layout()
 viz.save_figure(fig, "wsss_time", pdf=False)
 print(tdf.to_string(index=False))
-print("hardware:", wsss._hardware_line(result["hardware"]))
+print("hardware:", wsss.hardware_line(result["hardware"]))
 if full is not None:
     print("full preset, seconds per map:", {k: v for k, v in full["seconds_per_map"].items() if v is not None})
 

@@ -141,6 +141,9 @@ __all__ = [
     "to_markdown",
     "write_outputs",
     "hardware",
+    "hardware_line",
+    "claim_sentence",
+    "select_weight_decay",
     "main",
 ]
 
@@ -278,7 +281,8 @@ def hardware() -> dict[str, Any]:
     return info
 
 
-def _hardware_line(info: dict[str, Any]) -> str:
+def hardware_line(info: dict[str, Any]) -> str:
+    """One line describing :func:`hardware` output."""
     gpu = f", GPU {info['gpu']}" if "gpu" in info else ", no GPU"
     load = f", load average {info['load_average_1min']} at start" if "load_average_1min" in info else ""
     return f"{info['cpu']}, {info['cores']} cores, {info['threads']} torch threads, torch {info['torch']}{gpu}{load}"
@@ -1698,7 +1702,7 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"Preset `{result['preset']}`; data: {result['data']}; {result['images_scored']} images scored, "
         f"{result['maps_per_method']} maps per method"
         + (f", {len(result['skipped_all_ignore'])} skipped (mask all ignore)" if result["skipped_all_ignore"] else "")
-        + f"; hardware: {_hardware_line(result['hardware'])}. Run time {result['seconds']} s.",
+        + f"; hardware: {hardware_line(result['hardware'])}. Run time {result['seconds']} s.",
         "",
         f"Black box: frozen EfficientNet-Lite0 + 1x1 conv (20 classes, no bias) + GAP, cross-fitted mAP "
         f"{_fmt(bbm.get('cross_fitted_mAP'))} % (2 folds; {_fmt(bbm.get('train_mAP'))} % on its training images). "
