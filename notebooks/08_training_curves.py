@@ -31,7 +31,7 @@ from paperlib.tools import viz
 logs = {
     p.name.split(".")[0]: pd.read_json(p, lines=True)
     for p in sorted(paths.CHECKPOINT_DIR.glob("*.log.jsonl"))
-    if not p.name.startswith("cifar10_classifier")
+    if not p.name.split(".")[0].endswith("_classifier") and not p.name.startswith("voc_")
 }  # the maskers' per-step logs
 clf_log = paths.CHECKPOINT_DIR / "cifar10_classifier.log.jsonl"
 infos = {p.stem: json.loads(p.read_text()) for p in sorted(paths.CHECKPOINT_DIR.glob("*.json"))}

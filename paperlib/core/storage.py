@@ -85,8 +85,11 @@ def masker_from_checkpoint(ckpt: dict, *, black_box: str | None = None):
 
 def shipped_maskers() -> list[str]:
     """Names of the maskers shipped in ``paperlib/checkpoints`` (black-box weights such as
-    ``cifar10_classifier.pt`` live there too and are not listed)."""
-    return sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt") if not p.stem.endswith("_classifier"))
+    ``cifar10_classifier.pt`` live there too and are not listed, nor are the ``voc_*`` models of the
+    WSSS study, which load with ``paperlib.experiments.wsss``)."""
+    return sorted(
+        p.stem for p in CHECKPOINT_DIR.glob("*.pt") if not p.stem.endswith("_classifier") and not p.stem.startswith("voc_")
+    )
 
 
 def load_masker(name_or_path: str | os.PathLike, *, black_box: str | None = None, map_location: str = "cpu"):

@@ -30,8 +30,15 @@ FIGURES = [
     ),
     ("speed", "Speed", "Masks per second of each method."),
     ("explorer_example", "Interactive explorer (headless view)", "Image, mask, kept and removed regions with probabilities."),
+    ("wsss_maps", "WSSS: maps per method", "CAM vs gradient vs stochastic crops vs the masking model on VOC (second paper)."),
+    ("wsss_curves", "WSSS: metrics against the background threshold", "mIoU, FG precision and NDR recall against t."),
+    (
+        "ablation_rows",
+        "Masker recipe ablation",
+        "Tuning-split criteria and the reported localisation error per training recipe (issue 10).",
+    ),
 ]
-TABLES = ["table1", "table2", "table3", "cifar10", "bench", "realtime_cpu"]
+TABLES = ["table1", "table2", "table3", "cifar10", "bench", "realtime_cpu", "wsss", "ablation"]
 
 
 def build_report(folder: Path = FIGURES_DIR) -> Path:

@@ -22,7 +22,7 @@ from typing import Sequence
 from ..core._common import atomic_write_text, hardware
 from ..core.paths import CHECKPOINT_DIR, REPO_ROOT
 from ..core.storage import load_masker, save_masker
-from ..experiments import cifar
+from ..experiments import cifar, wsss
 from ..experiments import train as masker_training
 
 __all__ = ["export_run", "command_for", "retrain", "main"]
@@ -113,6 +113,13 @@ def retrain(
     for name in names:
         if name not in infos:
             raise SystemExit(f"No shipped model {name!r}; shipped: {', '.join(infos)}")
+        if name.startswith("voc_"):  # the WSSS study's VOC head and masker (paperlib.experiments.wsss)
+            args = [*infos[name]["train_args"], "--out", str(CHECKPOINT_DIR if ship else out / name)]
+            print(f">>> {name}: python -m paperlib.experiments.wsss {' '.join(shlex.quote(a) for a in args)}", flush=True)
+            t0 = time.time()
+            wsss.main(args)
+            times[name] = time.time() - t0
+            continue
         if name.endswith("_classifier"):
             cmd = shlex.split(infos[name]["command"])
             args = _with_out(cmd[cmd.index("train") + 1 :], out / name)
