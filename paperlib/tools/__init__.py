@@ -1,0 +1,1 @@
+"""User-facing tools built on the library: notebook runner, data download, widgets, sample photographs."""
