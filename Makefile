@@ -89,7 +89,7 @@ bench: $(STAMP) ## Speed benchmark (figures/bench.*) and the CPU back ends of th
 	$(PY) -m paperlib.realtime --preset $(BENCH_PRESET)
 
 lab: $(STAMP) ## Open JupyterLab on the notebooks (the .py sources open as notebooks; generated .ipynb hidden)
-	JUPYTER_CONFIG_PATH=$(CURDIR)/.jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} $(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	JUPYTER_CONFIG_PATH=$(CURDIR)/.jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean: ## Remove generated notebooks and executed copies (keeps .venv and figures)
 	rm -f notebooks/*.ipynb
