@@ -54,7 +54,10 @@ class NotebookSkipped(PaperlibError):
 
 
 def _one_line(text: str, limit: int = 160) -> str:
-    line = " ".join(str(text).split("\n")[0].split())
+    """The message on one line (a list of paths looked in is kept, joined), cut at ``limit`` characters."""
+    lines = str(text).split("\n")
+    keep = [lines[0]] + [ln.strip() for ln in lines[1:] if ln.strip().startswith("- ")]
+    line = " ".join(" ".join(keep).split())
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
@@ -99,7 +102,7 @@ def requires(*names: str, download: bool = False) -> None:
         except DataNotFoundError as exc:
             if strict():
                 raise
-            raise NotebookSkipped(f"needs {name}: {_one_line(exc, 140)} -- {_HOW.get(name, '')}") from None
+            raise NotebookSkipped(f"needs {name}: {_one_line(exc, 200)} -- {_HOW.get(name, '')}") from None
 
 
 # --------------------------------------------------------------------------- runner
@@ -144,11 +147,11 @@ def run_notebooks(
         try:
             pm.execute_notebook(
                 str(nb), str(out_dir / nb.name), parameters={"preset": preset, "interactive": False},
-                cwd=str(nb.parent), log_output=log_output, progress_bar=False,
+                cwd=str(nb.parent), log_output=log_output, progress_bar=False, start_timeout=600,
             )
         except PapermillExecutionError as exc:
             if exc.ename in SKIP_ERRORS:
-                status, reason = "skipped", _one_line(exc.evalue, 320)
+                status, reason = "skipped", _one_line(exc.evalue, 400)
             else:
                 status, reason = "failed", f"{exc.ename}: {_one_line(exc.evalue)}"
         except Exception as exc:  # kernel died, bad notebook file
