@@ -17,7 +17,7 @@
 # the box from thresholding the mask. One forward pass per update: this is the paper's "real
 # time".
 #
-Without ImageNet the
+# Without ImageNet the
 # image list holds the sample photographs that come with scikit-image. Uploads may be any image file
 # (grayscale, CMYK, RGBA, 16-bit); anything else gets a message in the panel.
 #

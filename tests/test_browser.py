@@ -50,6 +50,11 @@ def lab(tmp_path_factory):
         pytest.skip("no Chromium browser found (install Debian's `chromium`; .ci/run does it when missing)")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     tmp = tmp_path_factory.mktemp("lab")
+    served = tmp / "notebooks"  # a copy: JupyterLab's autosave must not rewrite the sources
+    served.mkdir()
+    for src in NOTEBOOKS_DIR.glob("[0-9][0-9]_*"):
+        if src.suffix in (".py", ".ipynb"):
+            shutil.copy2(src, served / src.name)
     port, token = _free_port(), "paperlib-test"
     env = dict(os.environ)
     env.pop("PAPERLIB_HEADLESS", None)  # the widgets must appear
@@ -62,10 +67,10 @@ def lab(tmp_path_factory):
         MPLBACKEND="Agg",
     )
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-           f"--IdentityProvider.token={token}", "--allow-root", f"--notebook-dir={NOTEBOOKS_DIR}", "--ServerApp.open_browser=False",
+           f"--IdentityProvider.token={token}", "--allow-root", f"--notebook-dir={served}", "--ServerApp.open_browser=False",
            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     log = open(tmp / "lab.log", "w")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=NOTEBOOKS_DIR)
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=served)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(360):
