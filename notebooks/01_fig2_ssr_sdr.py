@@ -19,6 +19,7 @@
 
 # %% tags=["parameters"]
 preset = "quick"
+interactive = True  # widgets in JupyterLab; make reproduce / make test run headless (False)
 black_box = "efficientnet_lite0"
 
 # %%
@@ -88,6 +89,34 @@ for mode, m in masks.items():
 ssr = dict((r[0], r) for r in rows)
 assert ssr["ssr"][2] > ssr["ssr"][3], "keeping the SSR should preserve the class better than removing it"
 assert ssr["sdr"][3] < p_orig, "removing the SDR should lower the class probability"
+
+# %% [markdown]
+# ## Try it: another class, SSR / SDR / both
+# Type a class name (the mask is optimised for it, a few seconds per change on a CPU) and pick the
+# objective. Headless runs skip this cell.
+
+# %%
+from paperlib.tools import widgets
+
+if widgets.enabled(interactive):
+    names = imagenet_classes()
+
+    def draw_one(class_name, mode):
+        c = names.index(class_name)
+        m = iterative.optimize_masks(
+            bb, image, torch.tensor([c]), mode=mode, iterations=settings["iterations"], generator=torch.Generator().manual_seed(0)
+        )
+        f, ax = plt.subplots(1, 4, figsize=(10, 2.6))
+        viz.show_row(ax, image[0], m[0], [f"{labels[mode]}: {names.name(c)[:18]}", "mask", "image x mask", "image x (1 - mask)"])
+        return f
+
+    widgets.Panel(
+        draw_one,
+        {
+            "class_name": widgets.class_box(names, names.name(cls)),
+            "mode": widgets.choice([("SSR (keep)", "ssr"), ("SDR (remove)", "sdr"), ("both (eq. 4)", "both")]),
+        },
+    ).show()
 
 # %% [markdown]
 # **Result.** The optimisation lowers its objective for all three; the SSR keeps the class while

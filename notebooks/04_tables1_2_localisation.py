@@ -24,6 +24,11 @@
 preset = "quick"
 
 # %%
+from paperlib.tools.reproduce import requires
+
+requires("imagenet")  # without the validation images and boxes, make reproduce skips this notebook (one line)
+
+# %%
 from IPython.display import Markdown, display
 
 import paperlib

@@ -27,6 +27,11 @@ preset = "quick"
 black_box = "efficientnet_lite0"
 
 # %%
+from paperlib.tools.reproduce import requires
+
+requires("imagenet")  # without the validation images and boxes, make reproduce skips this notebook (one line)
+
+# %%
 from IPython.display import Markdown, display
 
 from paperlib.experiments import evaluate

@@ -24,6 +24,12 @@
 
 # %% tags=["parameters"]
 preset = "quick"
+interactive = True  # widgets in JupyterLab; make reproduce / make test run headless (False)
+
+# %%
+from paperlib.tools.reproduce import requires
+
+requires("cifar10", download=True)  # downloads the official files (torchvision) when missing; skips if offline
 
 # %%
 import json
@@ -93,6 +99,45 @@ ours = {r["quantity"]: r["ours"] for r in table["rows"]}
 kept, removed, area = ours["p(true class), only the mask kept"], ours["p(true class), mask removed"], ours["mean mask area"]
 assert kept > removed + 0.2, "keeping the masked region should keep far more evidence than removing it"
 assert area < 0.8, "the masks should not cover (nearly) the whole image"
+
+# %% [markdown]
+# ## Try it: any test image, any class
+# Headless runs skip this cell.
+
+# %%
+from paperlib.tools import widgets
+
+if widgets.enabled(interactive):
+    import ipywidgets as W
+
+    cnames = cifar10_classes()
+
+    def draw_one(index, class_name):
+        x, c = images[index][None], cnames.index(class_name)
+        with torch.inference_mode():
+            mk = masker(x, torch.tensor([c]))
+            p = bb(x).softmax(-1)[0]
+        f, ax = plt.subplots(1, 4, figsize=(9, 2.6))
+        viz.show_row(
+            ax,
+            x[0],
+            mk[0],
+            [
+                f"true: {cnames.name(int(labels[index]))}, p({class_name}) = {float(p[c]):.2f}",
+                f"mask: {class_name}",
+                "image x mask",
+                "image x (1 - mask)",
+            ],
+        )
+        return f
+
+    widgets.Panel(
+        draw_one,
+        {
+            "index": W.BoundedIntText(value=first[3], min=0, max=len(images) - 1, description="test image"),
+            "class_name": widgets.choice(cnames.names, cnames.name(int(labels[first[3]])), "class"),
+        },
+    ).show()
 
 # %% [markdown]
 # **Result.** The CIFAR-10 masker, trained from scratch with the same objective, keeps most of the

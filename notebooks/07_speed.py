@@ -34,6 +34,7 @@ from paperlib.core import paths
 result = bench.run(preset=preset, memory=presets.notebook("speed", preset)["memory"], out=paths.FIGURES_DIR, progress=False)
 display(Markdown(bench.to_markdown(result)))
 display(Image(filename=str(paths.FIGURES_DIR / "speed.png")))
+print("images:", result["images"])  # random images when ImageNet is not found: speed does not depend on content
 
 # %%
 methods = [r["method"] for r in result["rows"]]
@@ -68,16 +69,20 @@ from paperlib.tools import realtime
 saved = paths.FIGURES_DIR / "realtime_cpu.md"
 if saved.exists():
     display(Markdown("**From `make bench`:**\n\n" + saved.read_text()))
+from paperlib.core.data import available_data
+
+have_val = available_data()["imagenet_val"]["found"]  # without ImageNet: speed and mask agreement only
 live = realtime.run(
     preset,
     candidates=["eager", "fused_bn+channels_last", "onnxruntime"],
-    eval_images=presets.notebook("speed", preset)["realtime_eval_images"],
+    eval_images=presets.notebook("speed", preset)["realtime_eval_images"] if have_val else 0,
     progress=False,
 )
 display(Markdown("**This run:**\n\n" + realtime.to_markdown(live)))
 for r in live["rows"]:
     assert r["max_mask_diff"] < 1e-2, f"{r['candidate']}: masks differ from eager by {r['max_mask_diff']}"
-    assert abs(r["error_increase"]) <= 1.0, f"{r['candidate']}: localisation changed by {r['error_increase']} points"
+    if have_val:
+        assert abs(r["error_increase"]) <= 1.0, f"{r['candidate']}: localisation changed by {r['error_increase']} points"
 fastest = max(live["rows"], key=lambda r: r["masks_per_s_16"]["median"])
 print(
     f"fastest back end here: {fastest['candidate']}, {fastest['masks_per_s_16']['median']:.1f} masks/s at batch 16, "

@@ -17,36 +17,53 @@
 # the box from thresholding the mask. One forward pass per update: this is the paper's "real
 # time".
 #
-# Headless (papermill, nbval), set `interactive = False`: the same drawing function runs once.
+# Without ImageNet the
+# image list holds the sample photographs that come with scikit-image. Uploads may be any image file
+# (grayscale, CMYK, RGBA, 16-bit); anything else gets a message in the panel.
+#
+# Headless (papermill, nbval: `interactive = False` or `PAPERLIB_HEADLESS=1`) the same drawing
+# function runs once and writes `figures/explorer_example.png`.
 
 # %% tags=["parameters"]
 preset = "quick"
-interactive = False
+interactive = True  # widgets in JupyterLab; make reproduce / make test run headless (False)
 black_box = "efficientnet_lite0"
 image_index = 0
 class_name = ""  # empty: the image's ground-truth class
 threshold = 0.5
 
 # %%
-import io
-
 import matplotlib.pyplot as plt
 import torch
-from PIL import Image
 from torch.nn.functional import interpolate
 
 import paperlib
 from paperlib.core import metrics, objective
-from paperlib.tools import viz
-from paperlib.experiments import presets
 from paperlib.core.classes import imagenet_classes
-from paperlib.core.data import ImageNetVal, to_tensor
+from paperlib.core.data import ImageNetVal
+from paperlib.core.errors import DataNotFoundError
+from paperlib.experiments import presets
+from paperlib.tools import viz, widgets
+from paperlib.tools.sample_images import SAMPLES, sample_image, strict
 
 names = imagenet_classes()
 bb = paperlib.load_classifier(black_box)
 masker = paperlib.load_masker(black_box, black_box=black_box)
-val = ImageNetVal(limit=presets.notebook("interactive_explorer", preset)["val_limit"])
 size = bb.input_size
+try:
+    val = ImageNetVal(limit=presets.notebook("interactive_explorer", preset)["val_limit"])
+    gallery = {f"{i + 1}: {names.name(l)}": (lambda i=i: val[i].image) for i, l in enumerate(val.labels)}
+    gallery_labels = list(val.labels)
+except DataNotFoundError:
+    if strict():
+        raise
+    print(
+        "ImageNet validation images not found; the explorer shows the sample photographs. `make data` says how to get ImageNet."
+    )
+    gallery, gallery_labels = {}, []
+for n, (_, cname, _) in SAMPLES.items():  # the sample photographs are always offered
+    gallery[f"photo: {n}"] = lambda n=n: sample_image(n)
+    gallery_labels.append(names.index(cname))
 
 
 def prepare(image: torch.Tensor) -> torch.Tensor:
@@ -82,70 +99,42 @@ def draw(image: torch.Tensor, cls: int, thr: float = 0.5):
     return fig, probs
 
 
-sample = val[image_index]
-image = prepare(sample.image)
-cls = names.index(class_name) if class_name else sample.label
+start = list(gallery)[image_index]
+image = prepare(gallery[start]())
+cls = names.index(class_name) if class_name else gallery_labels[image_index]
 fig, probs = draw(image, cls, threshold)
 viz.save_figure(fig, "explorer_example", pdf=False)
 print({k: round(v, 3) for k, v in probs.items()})
 assert probs["kept"] >= probs["removed"], "keeping the salient region should keep more of the class than removing it"
 
 # %% [markdown]
-# ## The widgets (run this notebook in JupyterLab with `interactive = True`)
+# ## The widgets
+# Pick an image or upload one, type a class name (completion over the 1000 names; a typo gets the
+# closest matches) or click one of the black box's top-5 classes; the status line gives the time of
+# each update. Headless runs skip this cell.
 
 # %%
-if interactive:
+if widgets.enabled(interactive):
     import ipywidgets as W
-    from IPython.display import clear_output, display
 
-    state = {"image": image}
-    pick = W.Dropdown(
-        options=[(f"{i + 1}: {names.name(l)}", i) for i, l in enumerate(val.labels)], value=image_index, description="image"
-    )
-    upload = W.FileUpload(accept="image/*", multiple=False, description="or upload")
-    search = W.Combobox(placeholder="type a class name", options=names.names, ensure_option=True, description="class")
-    topk = W.ToggleButtons(options=[], description="top-5")
+    picker = widgets.ImagePicker(gallery, value=start)
+    search = widgets.class_box(names, names.name(cls))
+    top5 = widgets.topk_buttons(search)
     thr = W.FloatSlider(value=threshold, min=0.05, max=0.95, step=0.05, description="threshold")
-    out = W.Output()
 
-    def refresh_topk():
-        p, i = bb.predict(state["image"], k=5)
-        topk.options = [(f"{names.name(int(c))[:18]} {float(q):.2f}", int(c)) for q, c in zip(p[0], i[0])]
+    def refresh_top5(changed=None, panel=None):
+        if changed in (None, "image"):
+            p, i = bb.predict(prepare(picker.get(picker.dropdown.value)), k=5)
+            top5.options = [(f"{names.name(int(c))[:18]} {float(q):.2f}", names.name(int(c))) for q, c in zip(p[0], i[0])]
+            top5.value = None
 
-    def redraw(*_):
-        c = topk.value if topk.value is not None else cls
-        if search.value in names.names:
-            c = names.index(search.value)
-        with out:
-            clear_output(wait=True)
-            f, _ = draw(state["image"], c, thr.value)
-            plt.show(f)
+    def draw_panel(image, class_name, threshold):
+        return draw(prepare(picker.get(image)), names.index(class_name), threshold)[0]
 
-    def on_pick(change):
-        state["image"] = prepare(val[change["new"]].image)
-        refresh_topk()
-        redraw()
-
-    def on_upload(change):
-        files = upload.value
-        if files:
-            data = files[0]["content"]
-            state["image"] = prepare(to_tensor(Image.open(io.BytesIO(bytes(data))).convert("RGB")))
-            refresh_topk()
-            redraw()
-
-    def on_search(change):
-        if change["new"] in names.names:
-            redraw()
-
-    pick.observe(on_pick, "value")
-    upload.observe(on_upload, "value")
-    search.observe(on_search, "value")
-    topk.observe(redraw, "value")
-    thr.observe(redraw, "value")
-    refresh_topk()
-    display(W.VBox([W.HBox([pick, upload]), W.HBox([search, thr]), topk, out]))
-    redraw()
+    refresh_top5()
+    explorer = widgets.Panel(
+        draw_panel, {"image": picker, "class_name": search, "threshold": thr}, on_change=refresh_top5, extra=[top5]
+    ).show()
 
 # %% [markdown]
 # **Result.** The explorer draws in one masker forward pass per change; headless, it produced

@@ -10,5 +10,9 @@ module             what it holds
 ``retrain``        retraining and shipping the shipped models
 ``report``         ``figures/report.md`` from the tables and figures
 ``viz``            plotting helpers of the notebooks
+``widgets``        the notebooks' class and image selectors (ipywidgets)
+``reproduce``      ``make reproduce``: run the notebooks, skip what lacks data, summarise
+``getdata``        ``make data``: download, verify and convert the data sets
+``sample_images``  real photographs that need no data folder (scikit-image's samples)
 =================  ==========================================================================
 """

@@ -107,6 +107,9 @@ class FastMasker:
         input_size: Run the back end on images resized to this square side; the mask is resized
             back to the input's size. ``None``: the images' own size.
         setup_seconds: Time the back end took to build (export, compilation).
+        size_multiple: The back end only runs at heights and widths that are multiples of this
+            (the ONNX graph: 32); other sizes are resized to the nearest multiple and the mask is
+            resized back (:meth:`run_size` says which size runs).
 
     Shape:
         - images: (N, 3, H, W) in [0, 1]; classes: an int, a class name, or N of them.
@@ -121,9 +124,10 @@ class FastMasker:
         *,
         input_size: int | None = None,
         setup_seconds: float = 0.0,
+        size_multiple: int | None = None,
     ) -> None:
         self.masker, self.fn, self.name = masker, fn, name
-        self.input_size, self.setup_seconds = input_size, setup_seconds
+        self.input_size, self.setup_seconds, self.size_multiple = input_size, setup_seconds, size_multiple
         self.config = getattr(masker, "config", None)
         self.dataset = getattr(masker, "dataset", "imagenet")
 
@@ -132,14 +136,23 @@ class FastMasker:
         n, _, h, w = images.shape
         cls = self.masker.resolve_classes(classes, n, images.device)
         x = images
-        if self.input_size is not None and (h, w) != (self.input_size, self.input_size):
-            x = F.interpolate(x, size=(self.input_size,) * 2, mode="bilinear", antialias=True, align_corners=False)
+        if self.run_size(h, w) != (h, w):
+            x = F.interpolate(x, size=self.run_size(h, w), mode="bilinear", antialias=True, align_corners=False)
             x = x.clamp(0, 1)
         with torch.inference_mode():
             mask = self.fn(x, cls)
             if mask.shape[-2:] != (h, w):
                 mask = F.interpolate(mask, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
         return mask
+
+    def run_size(self, h: int, w: int) -> tuple[int, int]:
+        """The (height, width) the back end runs at for an input of ``h`` x ``w``."""
+        if self.input_size is not None:
+            return (self.input_size, self.input_size)
+        m = self.size_multiple
+        if m:
+            return (max(m, round(h / m) * m), max(m, round(w / m) * m))
+        return (h, w)
 
     def __getattr__(self, name: str) -> Any:
         # Everything else (black_box, num_classes, resolve_classes, parameters, ...) is the masker's.
@@ -303,7 +316,7 @@ def fast_masker(masker: nn.Module, backend: str = "fused_bn+channels_last", *, t
         raise InputError(f"Unknown backend {backend!r}; choose one of: {', '.join(CANDIDATES)}.")
     masker = masker.eval()
     t0 = time.perf_counter()
-    size = None
+    size, multiple = None, None
     if backend == "eager":
 
         def fn(x, c):
@@ -334,7 +347,8 @@ def fast_masker(masker: nn.Module, backend: str = "fused_bn+channels_last", *, t
         if "@" in backend:
             size = int(backend.split("@")[1])
         fn = _onnx_session(optimise_for_cpu(masker, channels_last=False), threads)
-    return FastMasker(masker, fn, backend, input_size=size, setup_seconds=time.perf_counter() - t0)
+        multiple = 32  # the exported graph's skip connections only line up at multiples of 32
+    return FastMasker(masker, fn, backend, input_size=size, setup_seconds=time.perf_counter() - t0, size_multiple=multiple)
 
 
 # --------------------------------------------------------------------------- benchmark

@@ -39,6 +39,44 @@ FIGURES = [
     ),
 ]
 TABLES = ["table1", "table2", "table3", "cifar10", "bench", "realtime_cpu", "wsss", "ablation"]
+#: figure/table stem -> number of the notebook that writes it (to mark those of skipped notebooks)
+SOURCES = {
+    "00_data_check": "00",
+    "fig2_ssr_sdr": "01",
+    "fig3_adversarial": "02",
+    "fig5_masks_per_black_box": "03",
+    "fig1_two_classes": "03",
+    "table1": "04",
+    "table2": "04",
+    "table3": "05",
+    "fig6_cifar10": "06",
+    "cifar10": "06",
+    "bench": "07",
+    "speed": "07",
+    "training_curves": "08",
+    "training_curves_cifar10_classifier": "08",
+    "explorer_example": "09",
+    "wsss": "11",
+    "wsss_maps": "11",
+    "wsss_curves": "11",
+    "ablation_rows": "12",
+}
+
+
+def _last_run(folder: Path) -> dict:
+    """``reproduce_summary.json`` of the last ``make reproduce`` (empty if none)."""
+    try:
+        return json.loads((folder / "reproduce_summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _skip_note(stem: str, skipped: dict[str, dict], exists: bool) -> list[str]:
+    rec = skipped.get(SOURCES.get(stem, "--"))
+    if rec is None:
+        return []
+    state = "the file below is from an earlier run" if exists else "not produced"
+    return [f"> **Skipped in the last run** (`{rec['notebook']}`: {rec['reason']}); {state}.", ""]
 
 
 def build_report(folder: Path = FIGURES_DIR) -> Path:
@@ -51,9 +89,22 @@ def build_report(folder: Path = FIGURES_DIR) -> Path:
         "produced by this run.",
         "",
     ]
+    run = _last_run(folder)
+    records = run.get("notebooks", [])
+    skipped = {r["notebook"][:2]: r for r in records if r["status"] != "ran"}
+    if records:
+        lines += [
+            f"**Last run** (preset `{run.get('preset')}`, {run.get('seconds')} s): "
+            + ", ".join(f"{sum(r['status'] == s for r in records)} {s}" for s in ("ran", "skipped", "failed")),
+            "",
+        ]
+        lines += [f"- `{r['notebook']}`: {r['status']}" + (f" ({r['reason']})" if r["reason"] else "") for r in records] + [""]
     for stem in TABLES:
         md = folder / f"{stem}.md"
+        if not md.exists() and stem in SOURCES and SOURCES[stem] in skipped:
+            lines += [f"## {stem}", ""] + _skip_note(stem, skipped, False)
         if md.exists():
+            lines += _skip_note(stem, skipped, True)
             lines += [md.read_text().strip(), ""]
             meta = folder / f"{stem}.json"
             if meta.exists():
@@ -63,7 +114,9 @@ def build_report(folder: Path = FIGURES_DIR) -> Path:
     for stem, title, what in FIGURES:
         png = folder / f"{stem}.png"
         if png.exists():
-            lines += [f"## {title}", "", what, "", f"![{title}]({png.name})", ""]
+            lines += [f"## {title}", "", what, ""] + _skip_note(stem, skipped, True) + [f"![{title}]({png.name})", ""]
+        elif SOURCES.get(stem) in skipped:
+            lines += [f"## {title}", "", what, ""] + _skip_note(stem, skipped, False)
     return atomic_write_text("\n".join(lines), folder / "report.md")
 
 

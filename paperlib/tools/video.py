@@ -478,7 +478,17 @@ def run_video(
         "class": name,
         "class_index": cls,
         "top1_probability": prob,
+        "masker_input": _masker_input(masker, first, size),
     }
+
+
+def _masker_input(masker: Any, frame: torch.Tensor, size: int | None) -> str:
+    """Which size the masker ran at, e.g. ``"416x288 (frames 400x300 resized; masks mapped back)"``."""
+    h, w = frame.shape[-2:]
+    run = (size, size) if size is not None else (masker.run_size(h, w) if hasattr(masker, "run_size") else (h, w))
+    if tuple(run) == (h, w):
+        return f"{w}x{h} (the frames' own size)"
+    return f"{run[1]}x{run[0]} (frames {w}x{h} resized for the back end; masks mapped back to {w}x{h})"
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -1,0 +1,64 @@
+"""The README's numbers are the reference results' (results/<preset>/*.json), and a quick run cannot overwrite the full ones."""
+
+import json
+
+from paperlib.paths import REPO_ROOT
+from paperlib.tools.reproduce import RESULTS_DIR, archive_results
+
+README = (REPO_ROOT / "README.md").read_text()
+
+
+def _load(preset, name):
+    return json.loads((RESULTS_DIR / preset / f"{name}.json").read_text())
+
+
+def test_reference_results_carry_their_preset():
+    for preset in ("full", "quick"):
+        for p in (RESULTS_DIR / preset).glob("*.json"):
+            assert json.loads(p.read_text())["preset"] == preset, p
+            assert p.with_suffix(".md").is_file(), p
+
+
+def test_readme_table1_is_the_full_preset_reference():
+    t1 = {r["black box"]: r for r in _load("full", "table1")["rows"]}
+    for bb, label in (
+        ("efficientnet_lite0", "Lite0 masker"),
+        ("efficientnet_lite1", "Lite1 masker"),
+        ("efficientnet_lite2", "Lite2 masker"),
+    ):
+        assert t1[bb]["n"] == 500
+        assert f"{label} | **{t1[bb]['ours']:.1f} %** (`full`)" in README, bb
+    assert f"centre box on the same images: {t1['efficientnet_lite0']['center box (ours)']:.1f} %" in README
+
+
+def test_readme_quick_numbers_match_results():
+    t2 = {r["method"]: r["ours"] for r in _load("quick", "table2")["rows"]}
+    assert (
+        f"masker {t2['Masking model']:.1f}, centre {t2['Center box']:.1f}, Grad {t2['Grad']:.1f}, "
+        f"Grad-CAM **{t2['CAM']:.1f}**, Mask {t2['Mask (iterative)']:.1f}"
+    ) in README
+    t3 = {r["method"]: r["saliency (ours)"] for r in _load("quick", "table3")["rows"]}
+    assert f"masker {t3['Masking model']:.3f}, centre box {t3['Center box']:.3f}, Grad {t3['Grad']:.3f}" in README
+    rt = {r["candidate"]: r for r in _load("quick", "realtime_cpu")["rows"]}
+    ort = rt["onnxruntime"]
+    assert f"**{ort['masks_per_s_16']['median']:.1f} masks/s, {ort['latency_ms_1']['median']:.0f} ms per image**" in README
+    fused = rt["fused_bn+channels_last"]
+    assert (
+        f"| {fused['masks_per_s_16']['median']:.1f} | {fused['latency_ms_1']['median']:.0f} ms | {fused['error']:.1f} % |"
+        in README
+    )
+
+
+def test_archive_copies_only_tables_of_the_run_preset(tmp_path):
+    figures, results = tmp_path / "figures", tmp_path / "results"
+    figures.mkdir()
+    (figures / "table1.json").write_text(json.dumps({"table": "table1", "preset": "quick"}))
+    (figures / "table1.md").write_text("quick table")
+    (results / "full").mkdir(parents=True)
+    (results / "full" / "table1.json").write_text(json.dumps({"table": "table1", "preset": "full"}))
+    copied = archive_results(["table1.json", "fig.png"], "quick", figures=figures, results=results)
+    assert sorted(p.name for p in copied) == ["table1.json", "table1.md"]
+    assert json.loads((results / "full" / "table1.json").read_text())["preset"] == "full"
+    assert (results / "quick" / "table1.md").read_text() == "quick table"
+    # a table whose JSON says another preset is not filed under this one
+    assert archive_results(["table1.json"], "full", figures=figures, results=results) == []
