@@ -73,7 +73,7 @@ test: $(STAMP) $(NOTEBOOKS) ## Run the tests: ruff (lint, complexity, format), p
 	$(PY) -m ruff format --check $(LINTED)
 	$(PY) -m pytest -q tests
 	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules paperlib
-	@if [ -n "$(NOTEBOOKS)" ]; then PAPERLIB_HEADLESS=1 PAPERLIB_STRICT=1 $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env $(NOTEBOOKS); fi
+	@if [ -n "$(NOTEBOOKS)" ]; then PAPERLIB_HEADLESS=1 PAPERLIB_STRICT=1 $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-kernel-startup-timeout 300 $(NOTEBOOKS); fi
 
 test-fast: $(STAMP) ## Run pytest without the slow tests and without the notebooks
 	$(PY) -m pytest -q -m "not slow" tests

@@ -150,7 +150,7 @@ def gradient_saliency(model: nn.Module, images: Tensor, classes: Union[Tensor, S
     Returns:
         ``(N, 1, H, W)`` in ``[0, 1]``, divided by each image's max.
     """
-    from captum.attr import Saliency
+    from captum.attr import Saliency  # on first use: importing captum takes seconds, and most users never need it
 
     x, cls = _prepare(model, images, classes)
     with _captum_call(model):
@@ -234,7 +234,7 @@ def guided_backprop_saliency(
     Returns:
         ``(N, 1, H, W)`` in ``[0, 1]``, divided by each image's max.
     """
-    from captum.attr import GuidedBackprop
+    from captum.attr import GuidedBackprop  # on first use: importing captum takes seconds, and most users never need it
 
     x, cls = _prepare(model, images, classes)
     modules = list(model.modules())
@@ -291,7 +291,7 @@ def gradcam_saliency(
         InputError: no ``layer`` given and the model has no ``cam_layer``, or
             the layer's output is not 4-D.
     """
-    from captum.attr import LayerGradCam
+    from captum.attr import LayerGradCam  # on first use: importing captum takes seconds, and most users never need it
 
     if layer is None:
         layer = getattr(model, "cam_layer", None)
