@@ -143,20 +143,31 @@ def test_explorer_in_a_real_browser(lab):
             page.set_default_timeout(120_000)
             page.goto(f"{lab['base']}/lab/tree/{NOTEBOOK}?token={lab['token']}&reset")
             page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+            # Start the kernel first (Run All before the kernel is up runs only the active cell): a first
+            # visit may ask which kernel to start; take the preselected Python 3, as a user would.
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:
+                accept = page.locator(".jp-Dialog button.jp-mod-accept")
+                if accept.count():
+                    accept.first.click()
+                if "| Idle" in page.locator("#jp-main-statusbar").inner_text():
+                    break
+                page.wait_for_timeout(500)
+            else:
+                pytest.fail("the kernel did not start within 180 s")
             page.click(".lm-MenuBar-itemLabel:text-is('Run')")
             page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
             deadline, panel = time.monotonic() + 240, None
             while time.monotonic() < deadline and panel is None:
-                accept = page.locator(".jp-Dialog button.jp-mod-accept")
-                if accept.count():  # "Select Kernel": take the preselected Python 3, as a user would
-                    accept.first.click()
                 panel = page.query_selector(".paperlib-panel")
+                if page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").count():
+                    break
                 page.wait_for_timeout(500)
             if panel is None:
                 shot = Path(_tmpdir()) / "explorer_failure.png"
                 page.screenshot(path=str(shot), full_page=True)
-                errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
-                raise AssertionError(f"no widget panel after Run All (screenshot {shot}); stderr outputs: {errors[-3:]}")
+                errors = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").all_inner_texts()
+                raise AssertionError(f"no widget panel after Run All (screenshot {shot}); errors: {[e[-400:] for e in errors]}")
             t_widgets = time.perf_counter() - t_start
             page.wait_for_selector(".paperlib-panel .widget-html:has-text('drawn in')", timeout=60_000)
             img = page.locator(".paperlib-panel img.widget-image").first
