@@ -67,7 +67,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 import shlex
 import sys
 import time
@@ -82,6 +81,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # Public paperlib modules this study builds on (kept together for the package restructuring).
+from ..core import _common
 from ..core._common import atomic_save, atomic_write_text
 from ..core.data import VOC_CLASSES, VOCSegmentation
 from ..core.encoders import build_encoder
@@ -263,18 +263,8 @@ PRESETS: dict[str, WSSSConfig] = {
 
 
 def hardware() -> dict[str, Any]:
-    """CPU model, cores, torch threads and version, and the load average (other jobs share this CPU)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info: dict[str, Any] = {"cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
+    """The project's hardware description plus the load average (other jobs share this CPU)."""
+    info = _common.hardware()
     try:
         info["load_average_1min"] = round(os.getloadavg()[0], 2)
     except OSError:
