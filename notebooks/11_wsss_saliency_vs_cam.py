@@ -49,7 +49,7 @@ from IPython.display import Markdown, display
 
 from paperlib.core import paths
 from paperlib.core.data import VOC_CLASSES
-from paperlib.tools import viz
+from paperlib.tools import viz, widgets
 from paperlib.experiments import wsss
 
 torch.set_num_threads(threads)
@@ -272,7 +272,7 @@ if full is not None and preset != "full":
 # ground-truth region. Maps are computed on demand (a few seconds for the crops) and cached.
 
 # %%
-if interactive:
+if widgets.enabled(interactive):
     import ipywidgets as W
     from IPython.display import clear_output
 
@@ -328,7 +328,7 @@ if interactive:
         with out:
             clear_output(wait=True)
             fig = draw_selection(pick.value, cls.value)
-            plt.show(fig)
+            display(fig)
             plt.close(fig)
 
     set_classes()
