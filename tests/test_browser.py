@@ -152,7 +152,7 @@ def test_explorer_in_a_real_browser(lab):
             img = page.locator(".paperlib-panel img.widget-image").first
             buttons = page.locator(".paperlib-panel .widget-toggle-buttons button")
             assert buttons.count() == 5, "the top-5 buttons should appear"
-            assert page.locator(".paperlib-panel .widget-combobox input").count() == 1
+            assert page.locator(".paperlib-panel input[list]").count() == 1
             assert page.locator(".paperlib-panel .widget-dropdown select").count() == 1
 
             def changed_after(action) -> float:
@@ -164,7 +164,7 @@ def test_explorer_in_a_real_browser(lab):
                 return time.perf_counter() - t0
 
             click_s = changed_after(lambda: buttons.nth(1).click())
-            box = page.locator(".paperlib-panel .widget-combobox input")
+            box = page.locator(".paperlib-panel input[list]")
 
             def type_name():
                 box.fill("tabby")
