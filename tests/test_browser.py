@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = os.environ.get("PAPERLIB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 NOTEBOOK = "09_interactive_explorer.py"
-TIMEOUT_UPDATE_S = 10.0  # "within a few seconds" on a loaded 2-core CPU
+TIMEOUT_UPDATE_S = 30.0  # about 1 s on a quiet 2-core CPU; the margin is for a loaded CI machine
 
 
 def _free_port() -> int:
@@ -180,11 +180,19 @@ def test_explorer_in_a_real_browser(lab):
                 before = img.get_attribute("src")
                 t0 = time.perf_counter()
                 action()
-                page.wait_for_function(
-                    "([sel, old]) => { const e = document.querySelector(sel); return e && e.src !== old; }",
-                    arg=[".paperlib-panel img.widget-image", before],
-                    timeout=TIMEOUT_UPDATE_S * 1000,
-                )
+                try:
+                    page.wait_for_function(
+                        "([sel, old]) => { const e = document.querySelector(sel); return e && e.src !== old; }",
+                        arg=[".paperlib-panel img.widget-image", before],
+                        timeout=TIMEOUT_UPDATE_S * 1000,
+                    )
+                except Exception as err:  # playwright's TimeoutError: say what the panel showed
+                    shot = Path(_tmpdir()) / "explorer_no_update.png"
+                    page.screenshot(path=str(shot))
+                    status = page.locator(".paperlib-panel .widget-html").first.inner_text()
+                    raise AssertionError(
+                        f"the figure did not change within {TIMEOUT_UPDATE_S} s (status: {status!r}; screenshot {shot})"
+                    ) from err
                 return time.perf_counter() - t0
 
             click_s = changed_after(lambda: buttons.nth(1).click())
