@@ -68,3 +68,19 @@ def test_mask_statistics_of_a_fixed_square():
     assert 0 < stats["p_kept"] < 1 and 0 < stats["p_removed"] < 1
     # s(a, p) = log(max(a, 0.05)) - log(p) with a = 0.25 and p = box_prob on average (Jensen aside)
     assert stats["saliency"] >= torch.log(torch.tensor(0.25)).item() - torch.log(torch.tensor(stats["box_prob"])).item() - 1e-3
+
+
+def test_error_of_slices_and_the_choice_prefers_the_box_tuning_split():
+    from paperlib.experiments.ablation import ablation_table, error_of
+
+    correct = {0.5: torch.tensor([True, False, True, True]), 0.7: torch.tensor([False, False, True, True])}
+    assert error_of(correct) == {"0.5": 25.0, "0.7": 50.0}
+    assert error_of(correct, slice(2, 4)) == {"0.5": 0.0, "0.7": 0.0}
+    rows = {
+        "a": {"tuning": {"saliency": 0.1}, "tune_error": {"0.5": 40.0}},
+        "b": {"tuning": {"saliency": 0.3}, "tune_error": {"0.5": 35.0}},
+        "c": {"tuning": {"saliency": 0.0}},  # no box tuning error: ranks behind every row that has one
+    }
+    assert ablation_table(rows)["chosen"] == "b"
+    rows["b"]["tune_error"]["0.5"] = 40.0  # a tie on the boxes: the saliency metric decides
+    assert ablation_table(rows)["chosen"] == "a"
