@@ -239,3 +239,28 @@ def test_best_alpha_picks_lowest_error():
     gt2 = torch.tensor([[4.0, 4.0, 11.0, 11.0]]).repeat(3, 1)
     alpha2, errors2 = best_alpha(m, gt2, alphas=[0.1, 0.5], image_sizes=(20, 20))
     assert alpha2 == 0.5 and errors2[0.5] == 0.0
+
+
+class _ReLU6Net(torch.nn.Module):
+    """logit 0 = -3 * relu6(red at pixel (0, 0)) + sum of relu6(green); logit 1 = 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.act = torch.nn.ReLU6()
+
+    def forward(self, x):
+        z = -3 * self.act(x[:, 0, 0, 0]) + self.act(x[:, 1]).sum((1, 2))
+        return torch.stack([z, torch.zeros_like(z)], 1)
+
+
+def test_guided_backprop_guides_relu6_modules_and_restores_them():
+    from paperlib.experiments.baselines import gradient_saliency, guided_backprop_saliency
+
+    x = torch.full((1, 3, 2, 2), 0.5)
+    net = _ReLU6Net()
+    grad = gradient_saliency(net, x, [0])
+    guided = guided_backprop_saliency(net, x, [0])
+    # Grad: |-3| at pixel (0, 0), 1 elsewhere (normalised 1/3); guided: the negative path is cut at the ReLU6
+    assert torch.allclose(grad[0, 0], torch.tensor([[1.0, 1 / 3], [1 / 3, 1 / 3]]))
+    assert torch.allclose(guided[0, 0], torch.ones(2, 2))
+    assert "forward" not in vars(net.act)  # the module's own forward is back

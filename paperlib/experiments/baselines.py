@@ -172,6 +172,36 @@ class _GuidedReLU(torch.autograd.Function):
         return grad.clamp(min=0) * (x > 0).to(grad.dtype)
 
 
+class _GuidedReLU6(torch.autograd.Function):
+    """ReLU6 whose backward passes only positive gradients where the input lies in (0, 6) (guided rule)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        return x.clamp(0.0, 6.0)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad.clamp(min=0) * ((x > 0) & (x < 6)).to(grad.dtype)
+
+
+@contextlib.contextmanager
+def _guided_relu6_modules(model: nn.Module) -> Iterator[int]:
+    """Temporarily make every ``nn.ReLU6`` module of ``model`` apply the guided rule; yields their count.
+
+    Each module's ``forward`` is replaced on the instance (never in place) and restored afterwards.
+    """
+    mods = [m for m in model.modules() if isinstance(m, nn.ReLU6)]
+    for m in mods:
+        m.forward = _GuidedReLU6.apply  # type: ignore[method-assign]
+    try:
+        yield len(mods)
+    finally:
+        for m in mods:
+            del m.forward
+
+
 @contextlib.contextmanager
 def _guided_functional_relu(counter: list) -> Iterator[None]:
     """Temporarily replace ``torch.nn.functional.relu`` by the guided ReLU.
@@ -218,9 +248,11 @@ def guided_backprop_saliency(
     Limitations:
 
     * ``torch.relu``, ``Tensor.relu`` and ``clamp`` are not modified;
-    * other activations (``nn.ReLU6``, ``nn.SiLU``, ``nn.GELU``, ``nn.Hardswish``
-      ..., e.g. MobileNet/EfficientNet) are not ``nn.ReLU`` subclasses and keep
-      plain gradients; a ``UserWarning`` names them;
+    * ``nn.ReLU6`` modules (EfficientNet-Lite, MobileNet v2) get the same rule
+      for the call (backward ``max(grad, 0) * [0 < x < 6]``): Captum alone leaves
+      them unguided, which made guided backprop equal to Grad on Lite;
+    * other activations (``nn.SiLU``, ``nn.GELU``, ``nn.Hardswish`` ...) are not
+      ``nn.ReLU`` subclasses and keep plain gradients; a ``UserWarning`` names them;
     * if no ReLU was guided at all (no ``nn.ReLU`` module and no ``F.relu``
       call on the gradient path), guided backprop degenerates to the plain
       gradient (:func:`gradient_saliency`) and a ``UserWarning`` says so.
@@ -238,11 +270,11 @@ def guided_backprop_saliency(
 
     x, cls = _prepare(model, images, classes)
     modules = list(model.modules())
-    n_relu_modules = sum(isinstance(m, nn.ReLU) for m in modules)
-    others = sorted({type(m).__name__ for m in modules if isinstance(m, _UNHOOKED_ACTIVATIONS)})
+    n_relu_modules = sum(isinstance(m, (nn.ReLU, nn.ReLU6)) for m in modules)
+    others = sorted({type(m).__name__ for m in modules if isinstance(m, _UNHOOKED_ACTIVATIONS) and not isinstance(m, nn.ReLU6)})
     counter = [0]
     patch = _guided_functional_relu(counter) if functional_relu else contextlib.nullcontext()
-    with _captum_call(model), patch:
+    with _captum_call(model), patch, _guided_relu6_modules(model):
         attr = GuidedBackprop(model).attribute(x, target=cls)
     if n_relu_modules == 0 and counter[0] == 0:
         warnings.warn(

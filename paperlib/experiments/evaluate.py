@@ -367,7 +367,7 @@ def table2(
         f"Grad, Guided backprop, CAM: {alpha_note}; CAM row: Grad-CAM on the last "
         f"feature map (equal to CAM for a global-average-pool + linear head); Mask: Fong & Vedaldi's deletion game, "
         f"{p['iterations']} iterations, on the first {r['mask']['n']} images only (it costs minutes per image on a CPU). "
-        f"Guided backprop (Captum) only modifies nn.ReLU: on black boxes with ReLU6 (EfficientNet-Lite) it equals Grad. "
+        f"Guided backprop: Captum's rule on nn.ReLU, and the project's on F.relu and nn.ReLU6 (EfficientNet-Lite). "
         f"The paper's column is for GoogLeNet on the full validation set."
     )
     return {

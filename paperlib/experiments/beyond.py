@@ -1,0 +1,292 @@
+"""Beyond the paper's metrics: deletion / insertion, the pointing game and the saliency metric's bias.
+
+The paper's reviewers doubted (``../shared/papers``) that localisation error measures saliency at
+all, and that the saliency metric is fair: it crops the box and squashes it to the black box's
+square input, which favours some box shapes. This module scores every method on the same
+ImageNet validation images with:
+
+* **deletion and insertion AUC** (:mod:`paperlib.core.faithfulness`) with a blurred and a grey
+  alternative image;
+* the **pointing game** (hit when the map's maximum lies within 15 px, at 224 px, of a
+  ground-truth box of the class);
+* the **saliency metric** s(a, p) = log(max(a, 0.05)) - log(p) of each method's box read three
+  ways: ``squash`` (the paper: crop, resize ignoring the aspect ratio), ``pad`` (crop, pad to a
+  square with grey, resize: aspect kept) and ``blur`` (keep the whole image and blur everything
+  outside the box).
+
+Methods: the masking model, Grad, guided backprop, Grad-CAM, a centred Gaussian map (the
+"centre" floor of the pointing game and a centre box for the saliency metric), a random map, and
+for the box metrics the ground-truth and max boxes. Gradient maps are boxed at thresholds tuned
+on validation images 401-500 (:func:`paperlib.experiments.evaluate.tune_alphas`, as in Table 2) in
+the full preset, and at 0.25 of the maximum in the quick one.
+
+Run ``python -m paperlib.experiments.beyond --preset quick|full`` (writes
+``figures/beyond[_quick].json`` and ``.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..core import faithfulness as fa
+from ..core import metrics
+from ..core._common import atomic_write_text, hardware, hardware_line
+from ..core.classifiers import load_classifier
+from ..core.errors import InputError
+from ..core.objective import gaussian_blur
+from ..core.paths import FIGURES_DIR
+from ..core.storage import load_masker
+from . import baselines
+from .evaluate import tune_alphas, val_batches
+
+__all__ = [
+    "BeyondConfig",
+    "PRESETS",
+    "MAP_METHODS",
+    "BOX_METHODS",
+    "READINGS",
+    "method_maps",
+    "box_reading_scores",
+    "run",
+    "to_markdown",
+    "main",
+]
+
+#: Methods with a saliency map (deletion, insertion, pointing game).
+MAP_METHODS = ("masker", "grad", "guided", "gradcam", "centre", "random")
+#: Methods with a box (saliency metric under each reading).
+BOX_METHODS = ("ground_truth", "max", "centre", "grad", "gradcam", "masker")
+#: How the saliency metric reads a box: the paper's crop-and-squash, crop-and-pad, blur outside.
+READINGS = ("squash", "pad", "blur")
+_LABELS = {
+    "masker": "Masking model",
+    "grad": "Grad",
+    "guided": "Guided backprop",
+    "gradcam": "Grad-CAM",
+    "centre": "Centre",
+    "random": "Random map",
+    "ground_truth": "Ground truth boxes",
+    "max": "Max box",
+}
+
+
+@dataclass(frozen=True)
+class BeyondConfig:
+    """What a run scores: ``limit`` validation images from image 1, ``steps`` per curve, box thresholds."""
+
+    preset: str = "full"
+    black_box: str = "efficientnet_lite0"
+    limit: int = 500
+    steps: int = 16
+    alpha: float | str = "tuned"
+    tolerance_224: float = 15.0
+    batch_size: int = 25
+    seed: int = 0
+
+
+PRESETS: dict[str, BeyondConfig] = {
+    "quick": BeyondConfig(preset="quick", limit=12, steps=8, alpha=0.25, batch_size=12),
+    "full": BeyondConfig(preset="full"),
+}
+
+
+def _centre_map(n: int, size: int) -> torch.Tensor:
+    """A centred isotropic Gaussian (sigma = size / 4): maximum at the centre, ties nowhere."""
+    r = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    g = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * (size / 4) ** 2))
+    return g.expand(n, 1, size, size).clone()
+
+
+def method_maps(method: str, images: torch.Tensor, labels: torch.Tensor, black_box, masker, seed: int = 0) -> torch.Tensor:
+    """Saliency map (N, 1, H, W) of one method at the images' resolution (higher = more salient)."""
+    n, _, h, w = images.shape
+    if method == "masker":
+        with torch.inference_mode():
+            return masker(images, labels).clone()
+    if method in ("grad", "guided", "gradcam"):
+        return baselines.saliency_map(method, black_box, images, labels).detach()
+    if method == "centre":
+        return F.interpolate(_centre_map(n, max(h, w)), size=(h, w), mode="bilinear", align_corners=False)
+    if method == "random":
+        return torch.rand(n, 1, h, w, generator=torch.Generator().manual_seed(seed + int(labels.sum())))
+    raise InputError(f"Unknown method {method!r}; known: {', '.join(MAP_METHODS)}.")
+
+
+def _read_box(image: torch.Tensor, box: torch.Tensor, reading: str, size: int) -> tuple[torch.Tensor, float]:
+    """One image (3, H, W) seen through a box under a reading; returns (input (3, size, size), area a)."""
+    _, h, w = image.shape
+    x0, y0 = int(max(0, torch.floor(box[0]))), int(max(0, torch.floor(box[1])))
+    x1, y1 = int(min(w - 1, torch.ceil(box[2]))), int(min(h - 1, torch.ceil(box[3])))
+    area = (x1 - x0 + 1) * (y1 - y0 + 1) / (h * w)
+    if reading == "blur":
+        keep = torch.zeros(1, h, w)
+        keep[:, y0 : y1 + 1, x0 : x1 + 1] = 1
+        blurred = gaussian_blur(image[None], 10.0 * w / 224.0)[0]
+        out = image * keep + blurred * (1 - keep)
+    else:
+        out = image[:, y0 : y1 + 1, x0 : x1 + 1]
+        if reading == "pad":
+            ch, cw = out.shape[-2:]
+            side = max(ch, cw)
+            canvas = torch.full((3, side, side), 0.5)
+            top, left = (side - ch) // 2, (side - cw) // 2
+            canvas[:, top : top + ch, left : left + cw] = out
+            out = canvas
+        elif reading != "squash":
+            raise InputError(f"Unknown reading {reading!r}; known: {', '.join(READINGS)}.")
+    out = F.interpolate(out[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
+    return out.clamp(0, 1), area
+
+
+@torch.no_grad()
+def box_reading_scores(
+    black_box, originals: Sequence[torch.Tensor], boxes: torch.Tensor, labels: torch.Tensor, reading: str
+) -> torch.Tensor:
+    """s(a, p) per image of boxes (N, 4) in original pixels, read the given way (see :data:`READINGS`)."""
+    size = black_box.input_size
+    pairs = [_read_box(o, b, reading, size) for o, b in zip(originals, boxes)]
+    x = torch.stack([p[0] for p in pairs])
+    a = torch.tensor([p[1] for p in pairs], dtype=torch.float64)
+    prob = black_box(x).double().softmax(-1).gather(1, labels[:, None])[:, 0]
+    return metrics.saliency_metric(a, prob).float()
+
+
+def _boxes(method: str, batch, maps: dict[str, torch.Tensor], alphas: dict[str, float]) -> torch.Tensor:
+    size = batch.images.shape[-1]
+    if method == "ground_truth":
+        return metrics.ground_truth_box(batch.boxes, mode="largest")
+    if method == "max":
+        return metrics.max_box(batch.sizes)
+    if method == "centre":
+        return metrics.center_box(batch.sizes)
+    box = metrics.mask_to_box(maps[method], 0.5) if method == "masker" else baselines.threshold_box(maps[method], alphas[method])
+    return metrics.scale_boxes(box, (size, size), batch.sizes)
+
+
+def _score_batch(batch, cfg: BeyondConfig, black_box, masker, alphas: dict[str, float], acc: dict[str, list]) -> None:
+    """Add one batch's per-image numbers to ``acc`` (key ``method/metric``)."""
+    size = batch.images.shape[-1]
+    maps = {m: method_maps(m, batch.images, batch.labels, black_box, masker, cfg.seed) for m in MAP_METHODS}
+    scaled = [metrics.scale_boxes(b, s, (size, size)) for b, s in zip(batch.boxes, batch.sizes)]
+    grey = fa.alternative_image(batch.images, "grey")
+    blur = fa.alternative_image(batch.images, "blur")
+    tol = cfg.tolerance_224 * size / 224.0
+    for m, sal in maps.items():
+        for alt_name, alt in (("blur", blur), ("grey", grey)):
+            for kind, fn in (("deletion", fa.deletion_curve), ("insertion", fa.insertion_curve)):
+                curve = fn(black_box, batch.images, sal, batch.labels, steps=cfg.steps, alternative=alt, seed=cfg.seed)
+                acc.setdefault(f"{m}/{kind}_{alt_name}", []).append(fa.curve_auc(curve))
+        acc.setdefault(f"{m}/pointing", []).append(fa.pointing_hits(sal, scaled, tolerance=tol).float())
+    for m in BOX_METHODS:
+        boxes = _boxes(m, batch, maps, alphas)
+        acc.setdefault(f"{m}/correct", []).append(metrics.localisation_correct(boxes, batch.boxes).float())
+        for reading in READINGS:
+            acc.setdefault(f"{m}/saliency_{reading}", []).append(
+                box_reading_scores(black_box, batch.originals, boxes, batch.labels, reading)
+            )
+
+
+def _alphas(cfg: BeyondConfig, black_box) -> tuple[dict[str, float], str]:
+    if cfg.alpha == "tuned":
+        tuned = tune_alphas(black_box, ("grad", "gradcam"))
+        return {m: t["alpha"] for m, t in tuned.items()}, "tuned on validation images 401-500"
+    return {"grad": float(cfg.alpha), "gradcam": float(cfg.alpha)}, f"fixed at {cfg.alpha} of the map's maximum"
+
+
+def run(cfg: BeyondConfig = PRESETS["quick"], progress: bool = True) -> dict[str, Any]:
+    """Score every method on validation images 1-``cfg.limit``; returns the JSON-ready result."""
+    t0 = time.time()
+    black_box = load_classifier(cfg.black_box)
+    masker = load_masker(cfg.black_box, black_box=cfg.black_box)
+    alphas, alpha_note = _alphas(cfg, black_box)
+    acc: dict[str, list] = {}
+    bar = tqdm(total=cfg.limit, desc="beyond", disable=not progress)
+    for batch in val_batches(black_box.input_size, limit=cfg.limit, batch_size=cfg.batch_size):
+        _score_batch(batch, cfg, black_box, masker, alphas, acc)
+        bar.update(len(batch.labels))
+    bar.close()
+    if not acc:
+        raise InputError("No validation images were scored: check the ImageNet validation data (make data).")
+    mean = {k: round(float(torch.cat(v).mean()), 4) for k, v in acc.items()}
+    n = len(torch.cat(acc["masker/pointing"]))
+    maps = {
+        m: {k.split("/")[1]: v for k, v in mean.items() if k.startswith(m + "/") and "saliency" not in k and k != f"{m}/correct"}
+        for m in MAP_METHODS
+    }
+    boxes = {
+        m: {**{r: mean[f"{m}/saliency_{r}"] for r in READINGS}, "error": round(100 * (1 - mean[f"{m}/correct"]), 1)}
+        for m in BOX_METHODS
+    }
+    return {
+        "table": "beyond" if cfg.preset == "full" else f"beyond_{cfg.preset}",
+        "title": f"Beyond the paper's metrics, black box {cfg.black_box}",
+        "preset": cfg.preset,
+        "config": asdict(cfg),
+        "data": f"ImageNet val images 1-{n} (shared copy, squashed to the black box's input size)",
+        "n": n,
+        "alphas": alphas,
+        "alpha_note": alpha_note,
+        "maps": maps,
+        "boxes": boxes,
+        "rankings": {r: sorted(BOX_METHODS, key=lambda m: boxes[m][r]) for r in READINGS},
+        "seconds": round(time.time() - t0, 1),
+        "hardware": hardware(),
+    }
+
+
+def to_markdown(res: dict[str, Any]) -> str:
+    """Two tables: map metrics per method, and the saliency metric of each box under each reading."""
+    lines = [
+        f"### {res['title']}",
+        "",
+        "| method | deletion AUC (blur) | deletion AUC (grey) | insertion AUC (blur) | insertion AUC (grey) | pointing game |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m, r in res["maps"].items():
+        lines.append(
+            f"| {_LABELS[m]} | {r['deletion_blur']:.3f} | {r['deletion_grey']:.3f} | {r['insertion_blur']:.3f} | {r['insertion_grey']:.3f} | {100 * r['pointing']:.1f} % |"
+        )
+    lines += ["", "| box | loc. error % | s, crop + squash (paper) | s, crop + pad | s, blur outside |", "|---|---|---|---|---|"]
+    for m, r in res["boxes"].items():
+        lines.append(f"| {_LABELS[m]} | {r['error']:.1f} | {r['squash']:.3f} | {r['pad']:.3f} | {r['blur']:.3f} |")
+    ranks = "; ".join(f"{r}: " + " < ".join(_LABELS[m] for m in order) for r, order in res["rankings"].items())
+    lines += [
+        "",
+        f"Preset `{res['preset']}`; data: {res['data']}; deletion / insertion with {res['config']['steps']} steps "
+        f"(lower deletion AUC and higher insertion AUC = more faithful); pointing game tolerance "
+        f"{res['config']['tolerance_224']:.0f} px at 224 px; gradient boxes at thresholds {res['alpha_note']} "
+        f"({', '.join(f'{k} {v:.2f}' for k, v in res['alphas'].items())}); centre map: a centred Gaussian, centre box: "
+        "half the image area. Saliency metric rankings (best first): " + ranks + ".",
+        f"Hardware: {hardware_line(res['hardware'])}; {res['seconds']:.0f} s.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m paperlib.experiments.beyond [--preset quick|full] [--limit N] [--black-box NAME] [--out-dir DIR]``."""
+    ap = argparse.ArgumentParser(prog="python -m paperlib.experiments.beyond", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--preset", choices=list(PRESETS), default="quick")
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--black-box", default=None)
+    ap.add_argument("--out-dir", type=Path, default=FIGURES_DIR)
+    a = ap.parse_args(argv)
+    cfg = PRESETS[a.preset]
+    cfg = replace(cfg, **{k: v for k, v in (("limit", a.limit), ("black_box", a.black_box)) if v is not None})
+    res = run(cfg)
+    a.out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(json.dumps(res, indent=2), a.out_dir / f"{res['table']}.json")
+    atomic_write_text(to_markdown(res), a.out_dir / f"{res['table']}.md")
+    print(to_markdown(res))
+
+
+if __name__ == "__main__":
+    main()
