@@ -54,10 +54,12 @@ __all__ = [
     "MAP_METHODS",
     "BOX_METHODS",
     "READINGS",
+    "LABELS",
     "method_maps",
     "box_reading_scores",
     "run",
     "to_markdown",
+    "write_outputs",
     "main",
 ]
 
@@ -67,7 +69,7 @@ MAP_METHODS = ("masker", "grad", "guided", "gradcam", "centre", "random")
 BOX_METHODS = ("ground_truth", "max", "centre", "grad", "gradcam", "masker")
 #: How the saliency metric reads a box: the paper's crop-and-squash, crop-and-pad, blur outside.
 READINGS = ("squash", "pad", "blur")
-_LABELS = {
+LABELS = {
     "masker": "Masking model",
     "grad": "Grad",
     "guided": "Guided backprop",
@@ -94,7 +96,7 @@ class BeyondConfig:
 
 
 PRESETS: dict[str, BeyondConfig] = {
-    "quick": BeyondConfig(preset="quick", limit=12, steps=8, alpha=0.25, batch_size=12),
+    "quick": BeyondConfig(preset="quick", limit=6, steps=4, alpha=0.25, batch_size=6),
     "full": BeyondConfig(preset="full"),
 }
 
@@ -253,12 +255,12 @@ def to_markdown(res: dict[str, Any]) -> str:
     ]
     for m, r in res["maps"].items():
         lines.append(
-            f"| {_LABELS[m]} | {r['deletion_blur']:.3f} | {r['deletion_grey']:.3f} | {r['insertion_blur']:.3f} | {r['insertion_grey']:.3f} | {100 * r['pointing']:.1f} % |"
+            f"| {LABELS[m]} | {r['deletion_blur']:.3f} | {r['deletion_grey']:.3f} | {r['insertion_blur']:.3f} | {r['insertion_grey']:.3f} | {100 * r['pointing']:.1f} % |"
         )
     lines += ["", "| box | loc. error % | s, crop + squash (paper) | s, crop + pad | s, blur outside |", "|---|---|---|---|---|"]
     for m, r in res["boxes"].items():
-        lines.append(f"| {_LABELS[m]} | {r['error']:.1f} | {r['squash']:.3f} | {r['pad']:.3f} | {r['blur']:.3f} |")
-    ranks = "; ".join(f"{r}: " + " < ".join(_LABELS[m] for m in order) for r, order in res["rankings"].items())
+        lines.append(f"| {LABELS[m]} | {r['error']:.1f} | {r['squash']:.3f} | {r['pad']:.3f} | {r['blur']:.3f} |")
+    ranks = "; ".join(f"{r}: " + " < ".join(LABELS[m] for m in order) for r, order in res["rankings"].items())
     lines += [
         "",
         f"Preset `{res['preset']}`; data: {res['data']}; deletion / insertion with {res['config']['steps']} steps "
@@ -269,6 +271,14 @@ def to_markdown(res: dict[str, Any]) -> str:
         f"Hardware: {hardware_line(res['hardware'])}; {res['seconds']:.0f} s.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def write_outputs(res: dict[str, Any], folder: Path = FIGURES_DIR) -> Path:
+    """Write ``<folder>/<table>.json`` and ``.md`` (``beyond`` for the full preset, ``beyond_<preset>`` otherwise)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(json.dumps(res, indent=2), folder / f"{res['table']}.json")
+    atomic_write_text(to_markdown(res), folder / f"{res['table']}.md")
+    return folder / f"{res['table']}.json"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -282,9 +292,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     cfg = PRESETS[a.preset]
     cfg = replace(cfg, **{k: v for k, v in (("limit", a.limit), ("black_box", a.black_box)) if v is not None})
     res = run(cfg)
-    a.out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(json.dumps(res, indent=2), a.out_dir / f"{res['table']}.json")
-    atomic_write_text(to_markdown(res), a.out_dir / f"{res['table']}.md")
+    write_outputs(res, a.out_dir)
     print(to_markdown(res))
 
 

@@ -37,8 +37,18 @@ FIGURES = [
         "Masker recipe ablation",
         "Tuning-split criteria and the reported localisation error per training recipe (issue 10).",
     ),
+    (
+        "beyond_faithfulness",
+        "Beyond the paper: deletion, insertion, pointing game",
+        "Metrics the reviewers asked for, every method on the same images (not in the paper).",
+    ),
+    (
+        "beyond_metric_bias",
+        "Beyond the paper: the saliency metric read three ways",
+        "Crop + squash (paper), crop + pad, blur outside.",
+    ),
 ]
-TABLES = ["table1", "table2", "table3", "cifar10", "bench", "realtime_cpu", "wsss", "ablation"]
+TABLES = ["table1", "table2", "table3", "cifar10", "bench", "realtime_cpu", "wsss", "ablation", "beyond", "beyond_quick"]
 #: figure/table stem -> number of the notebook that writes it (to mark those of skipped notebooks)
 SOURCES = {
     "00_data_check": "00",
@@ -60,6 +70,10 @@ SOURCES = {
     "wsss_maps": "11",
     "wsss_curves": "11",
     "ablation_rows": "12",
+    "beyond": "14",
+    "beyond_quick": "14",
+    "beyond_faithfulness": "14",
+    "beyond_metric_bias": "14",
 }
 
 
