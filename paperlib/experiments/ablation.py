@@ -347,7 +347,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     for spec in a.runs:
         name, _, path = spec.partition("=")
         t0 = time.time()
+        change = rows.get(name, {}).get("change")  # a re-evaluated row keeps what it changes
         rows[name] = evaluate_checkpoint(path or name, n_tune=a.n_tune, val_limit=a.val_limit)
+        if change is not None:
+            rows[name]["change"] = change
         rows[name]["path"] = path or name
         rows[name]["seconds"] = round(time.time() - t0, 1)
         print(name, json.dumps(rows[name]["tuning"]), rows[name].get("val_error"), flush=True)
