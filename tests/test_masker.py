@@ -110,3 +110,35 @@ def test_paper_exact_feature_filter_saves_and_loads(tmp_path):
     # the default keeps the shipped maskers' parameters (and their configs carry no new key)
     assert "filter.bias" in build_masker("efficientnet_lite0", widths=[16, 8, 8], blocks=1).state_dict()
     assert "filter_affine" not in build_masker("efficientnet_lite0", widths=[16, 8, 8], blocks=1).config
+
+
+def test_close_mask_fills_one_pixel_holes_and_keeps_large_shapes():
+    from paperlib.core.masker import close_mask
+
+    m = torch.zeros(1, 1, 12, 12)
+    m[..., 2:10, 2:10] = 0.9
+    m[..., 5, 5] = 0.0  # a one-pixel hole
+    closed = close_mask(m)
+    assert closed[0, 0, 5, 5] == pytest.approx(0.9)  # filled
+    assert torch.equal(closed[..., 2:10, 2:10], torch.full((1, 1, 8, 8), 0.9))  # the square stays
+    assert closed[0, 0, 0, 0] == 0 and closed[0, 0, 11, 11] == 0  # the background stays
+    assert torch.equal(close_mask(closed), closed)  # idempotent
+    assert (closed >= m).all()  # closing never lowers a value
+
+
+def test_close_holes_is_recorded_and_survives_save_and_load(tmp_path):
+    torch.manual_seed(0)
+    m = build_masker("efficientnet_lite0", widths=[16, 8, 8], blocks=1, output_gate=True).eval()
+    assert "close_holes" not in m.config
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        plain = m(x, 5, return_aux=True).mask_low
+        m.close_holes = True
+        closed = m(x, 5, return_aux=True).mask_low
+    assert m.config["close_holes"] is True and (closed >= plain - 1e-6).all()
+    loaded = load_masker(save_masker(m, tmp_path / "closed.pt"))
+    assert loaded.close_holes
+    with torch.no_grad():
+        assert torch.equal(loaded(x, 5), m(x, 5))
+    m.close_holes = False
+    assert "close_holes" not in m.config

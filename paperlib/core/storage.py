@@ -69,6 +69,7 @@ def masker_from_checkpoint(ckpt: dict, *, black_box: str | None = None):
     kwargs = {k: cfg[k] for k in ("widths", "blocks", "mask_stride")}
     kwargs["output_gate"] = cfg.get("output_gate", False)
     kwargs["filter_affine"] = cfg.get("filter_affine", True)
+    kwargs["close_holes"] = cfg.get("close_holes", False)
     if "encoder_widths" in cfg:
         kwargs["encoder_widths"] = cfg["encoder_widths"]
     masker = build_masker(cfg["black_box"], encoder=cfg["encoder"], **kwargs)

@@ -244,9 +244,16 @@ def evaluate_checkpoint(
     n_tune: int = 300,
     val_limit: int | None = 500,
     thresholds: Sequence[float] = (0.3, 0.4, 0.5, 0.6, 0.7),
+    close_holes: bool | None = None,
 ) -> dict[str, Any]:
-    """Tuning-split statistics and (reported only) validation localisation of one masker checkpoint."""
+    """Tuning-split statistics and validation localisation of one masker checkpoint.
+
+    ``close_holes``: switch the masker's hole closing on or off (:func:`paperlib.core.masker.close_mask`);
+    ``None`` keeps the checkpoint's setting.
+    """
     masker = load_masker(path)
+    if close_holes is not None:
+        masker.close_holes = close_holes
     black_box = load_classifier(masker.black_box)
     images, labels = tuning_images(black_box.input_size, n_tune)
     row: dict[str, Any] = {"tuning": mask_statistics(masker, black_box, images, labels), "n_tune": len(labels)}
@@ -258,6 +265,7 @@ def evaluate_checkpoint(
             row["report_error"] = error_of(correct, slice(0, TUNE_VAL.start))  # val 1-400, never used to choose
     row["meta"] = {k: v for k, v in (getattr(masker, "meta", {}) or {}).items() if k in ("step", "train_config")}
     row["steps"] = total_steps(masker)
+    row["close_holes"] = masker.close_holes
     return row
 
 
@@ -341,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--notes", default="")
     ap.add_argument("--merge", action="store_true", help="add the rows to an existing <out>.json")
     ap.add_argument("--change", nargs=2, action="append", default=[], metavar=("ROW", "TEXT"), help="what a row changes")
+    ap.add_argument("--close-holes", nargs="*", default=[], metavar="ROW", help="rows evaluated with the mask's hole closing on")
     a = ap.parse_args(argv)
     out_json = a.out.with_suffix(".json")
     rows: dict[str, Any] = json.loads(out_json.read_text())["rows"] if (a.merge and out_json.exists()) else {}
@@ -348,7 +357,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         name, _, path = spec.partition("=")
         t0 = time.time()
         change = rows.get(name, {}).get("change")  # a re-evaluated row keeps what it changes
-        rows[name] = evaluate_checkpoint(path or name, n_tune=a.n_tune, val_limit=a.val_limit)
+        rows[name] = evaluate_checkpoint(
+            path or name, n_tune=a.n_tune, val_limit=a.val_limit, close_holes=True if name in a.close_holes else None
+        )
         if change is not None:
             rows[name]["change"] = change
         rows[name]["path"] = path or name
