@@ -37,6 +37,11 @@ FIGURES = [
         "Masker recipe ablation",
         "Tuning-split criteria and the reported localisation error per training recipe (issue 10).",
     ),
+    (
+        "own_classifier_masks",
+        "Explain your own classifier",
+        "A masker trained through paperlib.train_masker for a classifier fitted in notebook 13 (CIFAR-10).",
+    ),
 ]
 TABLES = ["table1", "table2", "table3", "cifar10", "bench", "realtime_cpu", "wsss", "ablation"]
 #: figure/table stem -> number of the notebook that writes it (to mark those of skipped notebooks)
@@ -60,6 +65,7 @@ SOURCES = {
     "wsss_maps": "11",
     "wsss_curves": "11",
     "ablation_rows": "12",
+    "own_classifier_masks": "13",
 }
 
 
