@@ -152,6 +152,7 @@ def test_masker_takes_names_and_indices_and_round_trips(tiny_masker, black_box, 
     with torch.no_grad():
         assert torch.allclose(loaded(images, "red square"), by_name, atol=1e-6)
     assert torch.allclose(paperlib.load_masker(path)(images, 1), by_name, atol=1e-6)
+    paperlib.load_masker(path, black_box=black_box.net)  # the bare model has the same weights
 
 
 def test_loading_against_another_model_is_a_clear_mismatch(tiny_masker, tmp_path):

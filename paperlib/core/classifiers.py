@@ -156,11 +156,14 @@ def black_box_checksum(model: nn.Module) -> str:
     """sha256 of a model's ``state_dict`` (names, dtypes, shapes and values, in key order).
 
     Recorded in a masker trained against a user's own classifier, so that loading the masker
-    against another model (other weights, other architecture) is caught.
+    against another model (other weights, other architecture) is caught. A :class:`BlackBox` has the
+    checksum of the network it wraps, so the bare model and its wrapper agree.
 
     >>> black_box_checksum(nn.Linear(2, 2)) == black_box_checksum(nn.Linear(2, 2))
     False
     """
+    if isinstance(model, BlackBox):
+        model = model.net
     h = hashlib.sha256()
     for key, value in sorted(model.state_dict().items()):
         t = value.detach().cpu().contiguous()
