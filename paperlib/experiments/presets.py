@@ -76,8 +76,8 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
         "quick": {
             "fit_images": 1000,
             "head_epochs": 200,
-            "masker_images": 2000,
-            "steps": 150,
+            "masker_images": 1000,
+            "steps": 40,
             "batch_size": 16,
             "test_images": 200,
         },
