@@ -7,6 +7,11 @@ Quick start::
     masker = paperlib.load_masker("efficientnet_lite0")          # the shipped masking model
     masks = masker(images, ["Egyptian cat"] * len(images))       # (N, 1, H, W) in [0, 1], one forward pass
 
+Your own classifier::
+
+    black_box = paperlib.wrap_classifier(model, input_size=224, mean=..., std=..., class_names=[...])
+    masker = paperlib.train_masker(black_box, "my_images/", steps=500)
+
 Three layers, each importing only from the ones below it:
 
 * :mod:`paperlib.core`: the masking model (:mod:`~paperlib.core.masker`, :mod:`~paperlib.core.encoders`),
@@ -55,6 +60,8 @@ __all__ = [
     "save_masker",
     "saliency_objective",
     "shipped_maskers",
+    "train_masker",
+    "wrap_classifier",
     "CheckpointMismatchError",
     "CorruptImageError",
     "DataNotFoundError",
@@ -68,7 +75,12 @@ __all__ = [
 
 #: Names imported on first access: paperlib.tools.realtime brings the evaluation harness and
 #: torchvision (which imports torch._dynamo, seconds), which ``import paperlib`` should not pay for.
-_LAZY = {"FastMasker": "paperlib.tools.realtime", "fast_masker": "paperlib.tools.realtime"}
+_LAZY = {
+    "FastMasker": "paperlib.tools.realtime",
+    "fast_masker": "paperlib.tools.realtime",
+    "train_masker": "paperlib.experiments.own",
+    "wrap_classifier": "paperlib.experiments.own",
+}
 
 
 def __getattr__(name: str):

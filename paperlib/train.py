@@ -1,8 +1,11 @@
 """Deprecated alias of :mod:`paperlib.experiments.train` (kept for one release)."""
 
-from paperlib._deprecated import alias, run_main
+from paperlib._deprecated import alias
 
 if __name__ == "__main__":
-    run_main("train")
+    # paperlib.experiments.own.main runs the built-in command line, and takes your own black box too.
+    from paperlib.experiments.own import main
+
+    main()
 else:
     alias(__name__)

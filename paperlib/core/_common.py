@@ -165,13 +165,17 @@ def frozen(black_box: nn.Module) -> Iterator[nn.Module]:
 
 
 # --------------------------------------------------------------------------- class probability
-def class_log_probability(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-    """log softmax(logits)[c] per row: (N, K) logits and (N,) classes -> (N,)."""
+def class_log_probability(logits: torch.Tensor, classes: torch.Tensor, multi_label: bool = False) -> torch.Tensor:
+    """log softmax(logits)[c] per row (log sigmoid(logits[c]) when ``multi_label``): (N, K), (N,) -> (N,)."""
+    if multi_label:
+        return torch.nn.functional.logsigmoid(logits.gather(1, classes[:, None]).squeeze(1))
     return logits.log_softmax(-1).gather(1, classes[:, None]).squeeze(1)
 
 
-def class_probability_from_logits(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-    """softmax(logits)[c] per row, f_c of the paper: (N, K) logits and (N,) classes -> (N,)."""
+def class_probability_from_logits(logits: torch.Tensor, classes: torch.Tensor, multi_label: bool = False) -> torch.Tensor:
+    """softmax(logits)[c] per row, f_c of the paper (sigmoid(logits[c]) when ``multi_label``): (N, K), (N,) -> (N,)."""
+    if multi_label:
+        return logits.gather(1, classes[:, None]).squeeze(1).sigmoid()
     return logits.softmax(-1).gather(1, classes[:, None]).squeeze(1)
 
 

@@ -29,10 +29,11 @@ AlexNet, GoogLeNet and ResNet-50.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +41,7 @@ from torch import nn
 
 from ._common import check_classes, check_images, module_device
 from .cifarnet import DEFAULT_CHECKPOINT, EXPORT_COMMAND, TRAIN_COMMAND, cifar_normalise, net_from_file
-from .errors import UnknownModelError, WeightsNotFoundError
+from .errors import InputError, UnknownModelError, WeightsNotFoundError
 
 __all__ = [
     "BlackBox",
@@ -49,6 +50,8 @@ __all__ = [
     "classifier_spec",
     "load_classifier",
     "load_cifar10_classifier",
+    "register_classifier",
+    "black_box_checksum",
     "check_images",
     "check_classes",
     "module_device",
@@ -75,6 +78,9 @@ class BlackBox(nn.Module):
         dataset: ``"imagenet"`` or ``"cifar10"``: which class list the logits follow.
         resize: Resizing policy. ``True`` resizes any input to ``input_size`` x ``input_size``
             (bilinear, antialiased when shrinking); ``False`` feeds the input as it is.
+        class_names: Names of the outputs, in logit order (a user's own classifier; the registered
+            ImageNet and CIFAR-10 black boxes take theirs from ``dataset``).
+        multi_label: The outputs are independent sigmoid scores (f_c = sigmoid(z_c)), not a softmax.
 
     Shape:
         - Input: (N, 3, H, W), float in [0, 1].
@@ -93,6 +99,8 @@ class BlackBox(nn.Module):
         classifier_layer: nn.Linear | None = None,
         dataset: str = "imagenet",
         resize: bool = True,
+        class_names: Sequence[str] | None = None,
+        multi_label: bool = False,
     ) -> None:
         super().__init__()
         self.net = net
@@ -104,6 +112,8 @@ class BlackBox(nn.Module):
         self.classifier_layer = classifier_layer
         self.dataset = dataset
         self.resize = resize
+        self.class_names = [str(c) for c in class_names] if class_names is not None else None
+        self.multi_label = bool(multi_label)
         self.requires_grad_(False)
         self.eval()
 
@@ -124,15 +134,42 @@ class BlackBox(nn.Module):
         check_images(images, check_range=False)
         return self.net(self.preprocess(images))
 
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """f of the paper from logits (N, K): softmax, or per-class sigmoid for a multi-label black box."""
+        return logits.sigmoid() if self.multi_label else logits.softmax(-1)
+
     @torch.no_grad()
     def predict(self, images: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
         """Top-k classes. Returns (probabilities (N, k), indices (N, k))."""
         check_images(images)
-        probs = self(images).softmax(-1)
-        return probs.topk(k, dim=-1)
+        probs = self.probabilities(self(images))
+        return probs.topk(min(k, probs.shape[-1]), dim=-1)
 
     def extra_repr(self) -> str:
-        return f"name={self.name!r}, num_classes={self.num_classes}, input_size={self.input_size}, dataset={self.dataset!r}"
+        extra = ", multi_label=True" if self.multi_label else ""
+        return (
+            f"name={self.name!r}, num_classes={self.num_classes}, input_size={self.input_size}, dataset={self.dataset!r}{extra}"
+        )
+
+
+def black_box_checksum(model: nn.Module) -> str:
+    """sha256 of a model's ``state_dict`` (names, dtypes, shapes and values, in key order).
+
+    Recorded in a masker trained against a user's own classifier, so that loading the masker
+    against another model (other weights, other architecture) is caught. A :class:`BlackBox` has the
+    checksum of the network it wraps, so the bare model and its wrapper agree.
+
+    >>> black_box_checksum(nn.Linear(2, 2)) == black_box_checksum(nn.Linear(2, 2))
+    False
+    """
+    if isinstance(model, BlackBox):
+        model = model.net
+    h = hashlib.sha256()
+    for key, value in sorted(model.state_dict().items()):
+        t = value.detach().cpu().contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- registry
@@ -148,6 +185,9 @@ class ClassifierSpec:
     input_size: int
     source: str
     builder: Callable[[], BlackBox]
+    class_names: tuple[str, ...] | None = None
+    sha256: str | None = None
+    masker_defaults: dict[str, Any] | None = None
 
 
 def _lite_normalize(x: torch.Tensor) -> torch.Tensor:
@@ -321,14 +361,55 @@ for _n in ("alexnet", "googlenet", "resnet50"):
 _register(ClassifierSpec("cifar10", "cifar10", 10, 32, "checkpoint", _build_cifar10))
 
 
+def _key(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+def register_classifier(black_box: BlackBox, *, masker_defaults: dict[str, Any] | None = None) -> ClassifierSpec:
+    """Make a user's own :class:`BlackBox` loadable by name (``load_classifier(black_box.name)``).
+
+    Registering again under the same name replaces the earlier entry. The entry records the
+    checksum of the weights (:func:`black_box_checksum`), which maskers built for it keep.
+
+    Args:
+        black_box: A wrapped classifier whose ``class_names`` are set.
+        masker_defaults: Keyword arguments :func:`~paperlib.core.masker.build_masker` uses for this
+            black box unless given (``encoder_widths``, ``width``, ``blocks``, ``mask_stride``).
+
+    Raises:
+        InputError: The name is one of the built-in black boxes, or ``class_names`` are missing.
+    """
+    key = _key(black_box.name)
+    builtin = _REGISTRY.get(key)
+    if builtin is not None and builtin.dataset != "custom":
+        raise InputError(f"{black_box.name!r} is a built-in black box: give your own classifier another name.")
+    if black_box.class_names is None:
+        raise InputError("A registered black box needs class_names (one per output).")
+    spec = ClassifierSpec(
+        key,
+        "custom",
+        black_box.num_classes,
+        black_box.input_size,
+        "user",
+        lambda: black_box,
+        class_names=tuple(black_box.class_names),
+        sha256=black_box_checksum(black_box),
+        masker_defaults=dict(masker_defaults or {}),
+    )
+    _register(spec)
+    _CACHE[key] = black_box
+    return spec
+
+
 def available_classifiers() -> list[str]:
-    """Names accepted by :func:`load_classifier`."""
-    return list(_REGISTRY)
+    """Names of the built-in black boxes (:func:`load_classifier` also takes those added by
+    :func:`register_classifier`)."""
+    return [k for k, spec in _REGISTRY.items() if spec.dataset != "custom"]
 
 
 def classifier_spec(name: str) -> ClassifierSpec:
     """Registry entry of a black box; unknown names raise :class:`UnknownModelError`."""
-    key = name.strip().lower().replace("-", "_")
+    key = _key(name)
     if key not in _REGISTRY:
         close = difflib.get_close_matches(key, list(_REGISTRY), n=3, cutoff=0.3)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._common import check_classes, check_images
-from .classes import class_index
+from .classes import ClassIndex, class_index
 from .classifiers import classifier_spec
 from .encoders import Encoder, build_encoder
 from .errors import InputError
@@ -175,6 +175,10 @@ class Masker(nn.Module):
             and moves the outline by at most one low-resolution pixel. Needs no retraining; it can
             be switched on for a trained masker (``masker.close_holes = True``) and is recorded in
             the configuration.
+        class_names: Names of the classes of a user's own black box (``dataset="custom"``), in
+            logit order; ``masker(images, "name")`` looks names up there.
+        black_box_sha256: Checksum of the weights of that black box
+            (:func:`~paperlib.core.classifiers.black_box_checksum`), checked when it is loaded against one.
 
     On ``output_gate``: trained on the ~3000 offline ImageNet images for a few hundred steps, the
     paper's model learned masks that did not depend on the requested class at all (the same mask
@@ -204,6 +208,8 @@ class Masker(nn.Module):
         output_gate: bool = False,
         filter_affine: bool = True,
         close_holes: bool = False,
+        class_names: Sequence[str] | None = None,
+        black_box_sha256: str | None = None,
     ) -> None:
         super().__init__()
         strides = list(encoder.strides)
@@ -230,6 +236,13 @@ class Masker(nn.Module):
         }
         if not filter_affine:  # recorded only when off, so the shipped configurations stay as they are
             self.config["filter_affine"] = False
+        self.class_names = [str(c) for c in class_names] if class_names is not None else None
+        if self.class_names is not None:
+            if len(self.class_names) != num_classes:
+                raise InputError(f"{len(self.class_names)} class names for {num_classes} classes: give one name per class.")
+            self.config["class_names"] = list(self.class_names)
+        if black_box_sha256 is not None:
+            self.config["black_box_sha256"] = black_box_sha256
         self.output_gate = output_gate
         self._close_holes = False
         self.close_holes = close_holes
@@ -271,7 +284,13 @@ class Masker(nn.Module):
         """Turn an int, a class name, or a sequence / tensor of them into a LongTensor (n,)."""
         if isinstance(classes, torch.Tensor) or isinstance(classes, int) and not isinstance(classes, bool):
             return check_classes(classes, n, device, num_classes=self.num_classes)
-        return class_index(self.dataset).resolve(classes, n).to(device)
+        return self.class_index().resolve(classes, n).to(device)
+
+    def class_index(self) -> ClassIndex:
+        """Names of the classes this masker takes: its own ``class_names``, or its data set's."""
+        if self.class_names is not None:
+            return ClassIndex(self.class_names, dataset=self.black_box)
+        return class_index(self.dataset)
 
     @torch.no_grad()
     def init_embedding(self, classifier_layer: nn.Linear) -> None:
@@ -327,9 +346,17 @@ def build_masker(black_box: str, encoder: str | None = None, **kwargs: Any) -> M
             ``encoder_widths`` (CIFAR-10 only).
 
     Defaults follow the paper: 768-channel first upsampler halved per block, 3 bottlenecks,
-    mask at stride 4; for CIFAR-10 1 bottleneck, mask at stride 2, first upsampler 256.
+    mask at stride 4; for CIFAR-10 1 bottleneck, mask at stride 2, first upsampler 256. A user's
+    own black box (:func:`~paperlib.core.classifiers.register_classifier`) brings its own defaults,
+    class names and weight checksum.
     """
     spec = classifier_spec(black_box)
+    if spec.dataset == "custom":
+        kwargs = {**(spec.masker_defaults or {}), **kwargs}
+        kwargs.setdefault("class_names", spec.class_names)
+        kwargs.setdefault("black_box_sha256", spec.sha256)
+        encoder = encoder or kwargs.pop("encoder", None) or "efficientnet_lite0"
+        kwargs.pop("encoder", None)
     if encoder is None:
         encoder = spec.name if spec.name.startswith("efficientnet_lite") or spec.name == "cifar10" else "resnet50"
     enc_kw = {}

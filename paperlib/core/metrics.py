@@ -572,7 +572,8 @@ def box_saliency_scores(
             c = cls[start:stop].to(logits.device).long()
             if (c < 0).any() or (c >= logits.shape[1]).any():
                 raise InputError(f"classes must be in [0, {logits.shape[1]}), got {c.tolist()}")
-            probs[start:stop] = class_probability_from_logits(logits.double(), c).cpu()
+            multi = bool(getattr(classifier, "multi_label", False))
+            probs[start:stop] = class_probability_from_logits(logits.double(), c, multi).cpu()
     score = saliency_metric(areas, probs)
     return {"area": areas.float(), "prob": probs.float(), "score": score.float()}
 
@@ -649,7 +650,8 @@ def evidence_probabilities(
     ``kept`` close to ``image`` and ``removed`` far below it, with a small ``area``.
 
     Args:
-        classifier: Images in [0, 1] -> logits (a :class:`~paperlib.classifiers.BlackBox`).
+        classifier: Images in [0, 1] -> logits (a :class:`~paperlib.classifiers.BlackBox`; sigmoid
+            probabilities when its ``multi_label`` is true, softmax otherwise).
         images: X, (N, 3, H, W) in [0, 1].
         masks: M, (N, 1, H, W) or (N, H, W) in [0, 1], at image resolution (1 = salient).
         classes: N class indices (or one for all).
@@ -679,6 +681,7 @@ def evidence_probabilities(
     with torch.no_grad():
         for k, v in views.items():
             logits = classifier(v.to(device)).float()
-            out[k] = class_probability_from_logits(logits, cls.to(logits.device)).cpu()
+            multi = bool(getattr(classifier, "multi_label", False))
+            out[k] = class_probability_from_logits(logits, cls.to(logits.device), multi).cpu()
     out["area"] = m.flatten(1).mean(1).cpu()
     return out

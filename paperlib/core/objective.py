@@ -1,7 +1,8 @@
 """The saliency objective of Dabkowski & Gal (2017), section 3, eq. 4.
 
 For an image X, a mask M (1 = keep) and a class c, with f_c the black box's
-softmax probability of class c:
+softmax probability of class c (sigmoid(z_c) for a multi-label black box, one whose
+``multi_label`` attribute is true):
 
     Phi(X, M) = X * M + A * (1 - M)                                   (evidence removal)
     TV(M)     = mean_ij (M_ij - M_i,j+1)^2 + mean_ij (M_ij - M_i+1,j)^2
@@ -287,29 +288,39 @@ def _hinge(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
     return target - other
 
 
-def preserve_term(logits: torch.Tensor, classes: torch.Tensor, config: ObjectiveConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def preserve_term(
+    logits: torch.Tensor, classes: torch.Tensor, config: ObjectiveConfig, *, multi_label: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The preserver term of eq. 4 on the logits of Phi(X, M), per sample, and f_c for monitoring.
+
+    With ``multi_label`` f_c = sigmoid(z_c) and the hinge margin is z_c itself.
 
     Returns:
         (-log f_c, or the official code's hinge relu(1 - margin) when ``config.classification == "hinge"``;
         f_c detached), each (N,).
     """
-    logp = class_log_probability(logits, classes)
+    logp = class_log_probability(logits, classes, multi_label)
     if config.classification == "log":
         return -logp, logp.exp().detach()
-    return F.relu(1.0 - _hinge(logits, classes)), logp.exp().detach()
+    return F.relu(1.0 - _margin(logits, classes, multi_label)), logp.exp().detach()
 
 
-def destroy_term(logits: torch.Tensor, classes: torch.Tensor, config: ObjectiveConfig) -> tuple[torch.Tensor, torch.Tensor]:
+def _margin(logits: torch.Tensor, classes: torch.Tensor, multi_label: bool) -> torch.Tensor:
+    return logits.gather(1, classes[:, None]).squeeze(1) if multi_label else _hinge(logits, classes)
+
+
+def destroy_term(
+    logits: torch.Tensor, classes: torch.Tensor, config: ObjectiveConfig, *, multi_label: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The destroyer term of eq. 4 on the logits of Phi(X, 1 - M), per sample, and f_c for monitoring.
 
     Returns:
         (f_c^l4, or the official code's hinge relu(1 + margin); f_c detached), each (N,).
     """
-    p = class_probability_from_logits(logits, classes)
+    p = class_probability_from_logits(logits, classes, multi_label)
     if config.classification == "log":
         return p.clamp_min(1e-12).pow(config.l4), p.detach()
-    return F.relu(1.0 + _hinge(logits, classes)), p.detach()
+    return F.relu(1.0 + _margin(logits, classes, multi_label)), p.detach()
 
 
 def selector_loss(gate: torch.Tensor, is_real: torch.Tensor) -> torch.Tensor:
@@ -344,7 +355,8 @@ def saliency_objective(
     """Evaluate eq. 4 per sample, with every term returned for logging.
 
     Args:
-        black_box: (N, 3, H, W) in [0, 1] -> logits.
+        black_box: (N, 3, H, W) in [0, 1] -> logits. f_c is sigmoid(z_c) when it has a true
+            ``multi_label`` attribute, softmax otherwise.
         images: X, (N, 3, H, W) in [0, 1].
         masks: M at image resolution, (N, 1, H, W) in [0, 1].
         classes: c, (N,) long.
@@ -377,8 +389,9 @@ def saliency_objective(
         x, m, a, c = images[real], masks[real], alternative[real], classes[real]
         both = torch.cat([apply_mask(x, m, a), apply_mask(x, 1.0 - m, a)])
         logits = black_box(both)
-        pres, pk = preserve_term(logits[: len(real)], c, config)
-        dest, pd = destroy_term(logits[len(real) :], c, config)
+        multi = bool(getattr(black_box, "multi_label", False))
+        pres, pk = preserve_term(logits[: len(real)], c, config, multi_label=multi)
+        dest, pd = destroy_term(logits[len(real) :], c, config, multi_label=multi)
         preserve = preserve.index_put((real,), pres)
         destroy = destroy.index_put((real,), dest)
         p_keep = p_keep.index_put((real,), pk)

@@ -20,8 +20,10 @@ from pathlib import Path
 import torch
 
 from ._common import atomic_save, atomic_write_text
+from .classifiers import black_box_checksum
+from .encoders import build_encoder
 from .errors import CheckpointMismatchError, DataNotFoundError, UnknownModelError
-from .masker import build_masker
+from .masker import Masker, build_masker
 from .paths import CHECKPOINT_DIR
 
 __all__ = [
@@ -52,7 +54,64 @@ def save_masker(masker, path: str | os.PathLike, *, half: bool = False, meta: di
     return atomic_save({"format": FORMAT, "config": dict(masker.config), "state_dict": state, "meta": meta or {}}, path)
 
 
-def masker_from_checkpoint(ckpt: dict, *, black_box: str | None = None):
+def _check_black_box(cfg: dict, black_box) -> None:
+    """The checkpoint's configuration must name ``black_box`` (a name, or the model itself)."""
+    if black_box is None:
+        return
+    if not isinstance(black_box, str):
+        _check_weights(cfg, black_box)
+        black_box = getattr(black_box, "name", type(black_box).__name__)
+        if cfg.get("black_box_sha256") is not None:
+            return  # the weights match: the name the user gave the same model does not matter
+    if black_box != cfg["black_box"]:
+        raise CheckpointMismatchError(
+            f"This checkpoint was trained against the black box {cfg['black_box']!r}, not {black_box!r}: its masks "
+            f"explain {cfg['black_box']!r}'s decisions. Load the masker made for {black_box!r} "
+            f"(paperlib.load_masker({black_box!r})) or train one with `python -m paperlib.train --black-box {black_box}`."
+        )
+
+
+def _check_weights(cfg: dict, model) -> None:
+    """A masker of a user's own classifier must meet the very weights it was trained against."""
+    expected = cfg.get("black_box_sha256")
+    if expected is None:
+        return
+    got = black_box_checksum(model)
+    if got != expected:
+        raise CheckpointMismatchError(
+            f"This masker explains the classifier {cfg['black_box']!r} with weights sha256 {expected[:12]}..., but the "
+            f"model given has sha256 {got[:12]}... (other weights or architecture): its masks would not explain this "
+            f"model. Load the model it was trained against, or train a masker for this one with paperlib.train_masker."
+        )
+
+
+def _build_from_config(cfg: dict) -> Masker:
+    """An untrained masker of the architecture a checkpoint's configuration describes."""
+    kwargs = {k: cfg[k] for k in ("widths", "blocks", "mask_stride")}
+    kwargs["output_gate"] = cfg.get("output_gate", False)
+    kwargs["filter_affine"] = cfg.get("filter_affine", True)
+    kwargs["close_holes"] = cfg.get("close_holes", False)
+    if cfg.get("dataset") != "custom":
+        if "encoder_widths" in cfg:
+            kwargs["encoder_widths"] = cfg["encoder_widths"]
+        return build_masker(cfg["black_box"], encoder=cfg["encoder"], **kwargs)
+    # A user's own classifier: everything is in the configuration, nothing in the registry.
+    enc_kw = {"widths": tuple(cfg["encoder_widths"])} if "encoder_widths" in cfg else {}
+    masker = Masker(
+        build_encoder(cfg["encoder"], **enc_kw),
+        cfg["num_classes"],
+        black_box=cfg["black_box"],
+        dataset="custom",
+        class_names=cfg.get("class_names"),
+        black_box_sha256=cfg.get("black_box_sha256"),
+        **kwargs,
+    )
+    if enc_kw:
+        masker.config["encoder_widths"] = list(enc_kw["widths"])
+    return masker
+
+
+def masker_from_checkpoint(ckpt: dict, *, black_box=None):
     """Build a masker from a loaded checkpoint dict (see :func:`load_masker`)."""
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointMismatchError(
@@ -60,19 +119,8 @@ def masker_from_checkpoint(ckpt: dict, *, black_box: str | None = None):
             f"expected {FORMAT!r}). Training checkpoints ('last.pt' of a run) hold it under 'masker'."
         )
     cfg = dict(ckpt["config"])
-    if black_box is not None and black_box != cfg["black_box"]:
-        raise CheckpointMismatchError(
-            f"This checkpoint was trained against the black box {cfg['black_box']!r}, not {black_box!r}: its masks "
-            f"explain {cfg['black_box']!r}'s decisions. Load the masker made for {black_box!r} "
-            f"(paperlib.load_masker({black_box!r})) or train one with `python -m paperlib.train --black-box {black_box}`."
-        )
-    kwargs = {k: cfg[k] for k in ("widths", "blocks", "mask_stride")}
-    kwargs["output_gate"] = cfg.get("output_gate", False)
-    kwargs["filter_affine"] = cfg.get("filter_affine", True)
-    kwargs["close_holes"] = cfg.get("close_holes", False)
-    if "encoder_widths" in cfg:
-        kwargs["encoder_widths"] = cfg["encoder_widths"]
-    masker = build_masker(cfg["black_box"], encoder=cfg["encoder"], **kwargs)
+    _check_black_box(cfg, black_box)
+    masker = _build_from_config(cfg)
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
     missing, unexpected = masker.load_state_dict(state, strict=False)
     missing = [k for k in missing if not (k.startswith("encoder.") and not masker.encoder.trainable)]
@@ -93,18 +141,20 @@ def shipped_maskers() -> list[str]:
     )
 
 
-def load_masker(name_or_path: str | os.PathLike, *, black_box: str | None = None, map_location: str = "cpu"):
+def load_masker(name_or_path: str | os.PathLike, *, black_box=None, map_location: str = "cpu"):
     """Load a trained masker, in eval mode.
 
     Args:
         name_or_path: A shipped masker's name (the black box it explains, e.g.
             ``"efficientnet_lite0"`` or ``"cifar10"``) or the path of a checkpoint file
             (a masker checkpoint, or a training run's ``last.pt``).
-        black_box: If given, the checkpoint must have been trained against this black box.
+        black_box: If given, the checkpoint must have been trained against this black box: a
+            registered name, or the model itself (for a masker of your own classifier the
+            checksum of its weights must match the one recorded at training).
 
     Raises:
         UnknownModelError: No shipped masker of that name.
-        CheckpointMismatchError: The checkpoint is for another black box or architecture.
+        CheckpointMismatchError: The checkpoint is for another black box (other weights) or architecture.
     """
     path = Path(name_or_path)
     if not path.suffix:

@@ -72,6 +72,24 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "interactive_explorer": {"quick": {"val_limit": 100}, "full": {"val_limit": None}},
     "video_saliency": {"quick": {"frames": 16}, "full": {"frames": 64}},
+    "explain_your_own_classifier": {
+        "quick": {
+            "fit_images": 1000,
+            "head_epochs": 200,
+            "masker_images": 1000,
+            "steps": 40,
+            "batch_size": 16,
+            "test_images": 200,
+        },
+        "full": {
+            "fit_images": 10000,
+            "head_epochs": 300,
+            "masker_images": 20000,
+            "steps": 1000,
+            "batch_size": 32,
+            "test_images": 1000,
+        },
+    },
 }
 
 #: The objective of the per-image optimisation of Fig. 2 (notebook 01): eq. 4 with a linear area term

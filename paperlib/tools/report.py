@@ -38,6 +38,11 @@ FIGURES = [
         "Tuning-split criteria and the reported localisation error per training recipe (issue 10).",
     ),
     (
+        "own_classifier_masks",
+        "Explain your own classifier",
+        "A masker trained through paperlib.train_masker for a classifier fitted in notebook 13 (CIFAR-10).",
+    ),
+    (
         "beyond_faithfulness",
         "Beyond the paper: deletion, insertion, pointing game",
         "Metrics the reviewers asked for, every method on the same images (not in the paper).",
@@ -70,6 +75,7 @@ SOURCES = {
     "wsss_maps": "11",
     "wsss_curves": "11",
     "ablation_rows": "12",
+    "own_classifier_masks": "13",
     "beyond": "14",
     "beyond_quick": "14",
     "beyond_faithfulness": "14",

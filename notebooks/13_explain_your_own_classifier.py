@@ -1,0 +1,274 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 13 · Explain your own classifier
+#
+# The paper's method needs nothing from the classifier but its gradients: any differentiable model that
+# maps images to logits can be explained in real time. This notebook takes the whole path a user takes
+# with a model of their own:
+#
+# 1. **a classifier of our own**: a linear head for the 10 CIFAR-10 classes, fitted in seconds on the
+#    pooled features of a frozen EfficientNet-Lite0 (ImageNet weights, offline). Its images are 64 x 64
+#    scenes: a CIFAR-10 photograph (enlarged to 48 x 48) pasted at a random place on a smooth background, so
+#    that the evidence has a known place and the masks can be checked against it;
+# 2. **wrap it** once with `paperlib.wrap_classifier` (input size, normalisation, class names): one probe
+#    batch checks the output shape, the class names and that gradients flow;
+# 3. **train a masker** for it with `paperlib.train_masker` on unlabelled images (the black box's own
+#    top-1 is the label), save it and load it back (the file records the sha256 of the black box's
+#    weights, so loading it against another model fails with a clear message);
+# 4. **check** that the masks find the evidence on held-out scenes: the black box's probability of the
+#    class with the masked region kept must exceed the one with it removed, and the masks must lie on the
+#    pasted photograph rather than on the background;
+# 5. the **explorer** widgets on it (headless runs draw one view instead).
+#
+# Data: the CIFAR-10 images under `$PAPERLIB_DATA/cifar10` (`make data`); without them the notebook is
+# skipped with one line. Headless (`PAPERLIB_HEADLESS=1`, papermill, nbval) the widgets are not built.
+
+# %% tags=["parameters"]
+preset = "quick"
+interactive = True
+threads = 1  # torch threads: this CPU is shared
+
+# %%
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from IPython.display import display
+from torch import nn
+from torch.nn.functional import interpolate
+
+import paperlib
+from paperlib.core import data, metrics, objective
+from paperlib.core.classes import CIFAR10_NAMES
+from paperlib.core.classifiers import build_efficientnet_lite
+from paperlib.experiments import presets
+from paperlib.tools import viz, widgets
+from paperlib.tools.reproduce import requires
+
+requires("cifar10")
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+cfg = presets.notebook("explain_your_own_classifier", preset)
+SIZE, PHOTO = 64, 48  # the side of our classifier's images, and of the CIFAR-10 photograph pasted in each
+train_x, train_y = data.cifar10_tensors("train")
+test_x, test_y = data.cifar10_tensors("test")
+pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(0))
+fit_idx, mask_idx = pick[: cfg["fit_images"]], pick[cfg["fit_images"] : cfg["fit_images"] + cfg["masker_images"]]
+test_idx = torch.arange(0, len(test_x), len(test_x) // cfg["test_images"])[: cfg["test_images"]]
+print(cfg)
+
+# %% [markdown]
+# ## 1. A classifier of our own
+# A frozen EfficientNet-Lite0 backbone and a new linear layer on its pooled 1280 features, fitted with
+# Adam on the features of the first images (the backbone runs once per image).
+
+
+# %%
+class MyClassifier(nn.Module):
+    """Frozen EfficientNet-Lite0 features -> mean pool -> Linear(1280, 10); input normalised as Lite0 wants."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = build_efficientnet_lite(0)
+        self.head = nn.Linear(1280, 10)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone.extract_features(x).mean((2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def scenes(x_uint8: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """CIFAR-10 photographs (N, 3, 32, 32), enlarged to 48 x 48, pasted at random places on smooth random 64 x 64 backgrounds.
+
+    Returns:
+        (scenes (N, 3, 64, 64) in [0, 1], where (N, 1, 64, 64) bool: the pasted photograph's pixels).
+    """
+    g = torch.Generator().manual_seed(seed)
+    n = len(x_uint8)
+    out = interpolate(torch.rand(n, 3, 4, 4, generator=g), size=(SIZE, SIZE), mode="bilinear", align_corners=False)
+    where = torch.zeros(n, 1, SIZE, SIZE, dtype=torch.bool)
+    corners = torch.randint(0, SIZE - PHOTO + 1, (n, 2), generator=g)
+    photos = interpolate(x_uint8.float() / 255, size=(PHOTO, PHOTO), mode="bilinear", align_corners=False)
+    for i, (y, x) in enumerate(corners.tolist()):
+        out[i, :, y : y + PHOTO, x : x + PHOTO] = photos[i]
+        where[i, :, y : y + PHOTO, x : x + PHOTO] = True
+    return out.clamp(0, 1), where
+
+
+lite_mean, lite_std = (127 / 255,) * 3, (128 / 255,) * 3  # EfficientNet-Lite expects (x * 255 - 127) / 128
+model = MyClassifier().eval()
+t0 = time.time()
+with torch.no_grad():
+    norm = lambda x: (x - lite_mean[0]) / lite_std[0]  # noqa: E731
+    fit_scenes, _ = scenes(train_x[fit_idx], seed=1)
+    feats = torch.cat([model.features(norm(fit_scenes[i : i + 100])) for i in range(0, len(fit_idx), 100)])
+opt = torch.optim.Adam(model.head.parameters(), lr=1e-2, weight_decay=1e-3)
+for _ in range(cfg["head_epochs"]):
+    opt.zero_grad()
+    loss = nn.functional.cross_entropy(model.head(feats), train_y[fit_idx])
+    loss.backward()
+    opt.step()
+print(f"head fitted on {len(fit_idx)} images in {time.time() - t0:.0f} s (training loss {loss.item():.2f})")
+
+# %% [markdown]
+# ## 2. Wrap it: input size, normalisation and class names, declared once
+
+# %%
+black_box = paperlib.wrap_classifier(
+    model, input_size=SIZE, mean=lite_mean, std=lite_std, class_names=CIFAR10_NAMES, name="cifar10_lite0_head"
+)
+with torch.no_grad():
+    test_images, test_where = scenes(test_x[test_idx], seed=3)
+    accuracy = (black_box(test_images).argmax(1) == test_y[test_idx]).float().mean().item()
+print(f"BlackBox({black_box.extra_repr()})")
+print(f"test accuracy on {len(test_idx)} CIFAR-10 test images: {accuracy:.1%} (chance: 10 %)")
+assert accuracy > 0.3, "the linear head should classify well above chance"
+
+# %% [markdown]
+# ## 3. Train a masker for it
+# Unlabelled images (a tensor): the black box's own top-1 class is the label of each. The masker's encoder
+# is the frozen EfficientNet-Lite0 (the default); the objective is eq. 4 with the shipped maskers' recipe.
+
+# %%
+t0 = time.time()
+masker = paperlib.train_masker(
+    black_box,
+    scenes(train_x[mask_idx], seed=2)[0],
+    steps=cfg["steps"],
+    batch_size=cfg["batch_size"],
+    lr=2e-3,
+    objective_weights={"l2": 1.0},
+    progress=False,
+)
+train_seconds = time.time() - t0
+print(f"masker trained: {cfg['steps']} steps of {cfg['batch_size']} images in {train_seconds:.0f} s")
+path = paperlib.save_masker(masker, Path(tempfile.mkdtemp()) / "my_masker.pt")
+masker = paperlib.load_masker(path, black_box=black_box)  # checks the sha256 of the black box's weights
+other = paperlib.wrap_classifier(MyClassifier(), input_size=SIZE, mean=lite_mean, std=lite_std, class_names=CIFAR10_NAMES)
+try:
+    paperlib.load_masker(path, black_box=other)
+    raise AssertionError("a masker must not load against another model")
+except paperlib.CheckpointMismatchError as exc:
+    print("another model (a fresh head):", str(exc)[:150], "...")
+
+# %% [markdown]
+# ## 4. Do the masks keep the evidence?
+# **What to expect from the quick preset.** Its few dozen steps run the whole path in minutes but do not
+# train a useful masker for this black box: in a 150-step run on this 2-core CPU (161 s) the masks still
+# spread evenly (mean 0.30 on the photograph, 0.27 on the background) and keeping the masked region kept
+# less of the class than removing it (p 0.39 against 0.62). The shipped CIFAR-10 masker needed 1500 steps
+# of 64 images. The `full` preset (1000 steps of 32) asserts both checks below; it was not run for this
+# notebook yet. That the method itself works through this API is checked with a known answer in
+# `tests/test_own_classifier.py` (a planted red square found with mean IoU 0.69 after 200 steps).
+
+# On held-out test images, for the black box's top-1 class: its probability with the masked region kept
+# (the rest blurred) and with it removed (Phi of eq. 4 with a blurred alternative image).
+
+# %%
+with torch.no_grad():
+    top1 = black_box(test_images).argmax(1)
+    masks = masker(test_images, top1)
+    blurred = objective.gaussian_blur(test_images, 10.0 * SIZE / 224)
+    probs = metrics.evidence_probabilities(black_box, test_images, masks, top1, alternative=blurred)
+    grey = metrics.evidence_probabilities(black_box, test_images, masks, top1)
+summary = {k: round(float(v.mean()), 3) for k, v in probs.items()}
+print("mean over test scenes, rest blurred:", summary)
+print("mean over test scenes, rest grey:", {k: round(float(v.mean()), 3) for k, v in grey.items()})
+inside = float((masks * test_where).sum() / test_where.sum())
+outside = float((masks * ~test_where).sum() / (~test_where).sum())
+print(f"mean mask on the pasted photograph {inside:.3f}, on the background {outside:.3f}")
+if preset == "full":
+    assert summary["kept"] > summary["removed"], "keeping the masked region should keep more of the class than removing it"
+    assert inside > 2 * outside, "the masks should lie on the photograph, where the evidence is"
+else:  # a few dozen steps run the whole path; they do not train a useful masker (see the note below)
+    print(f"quick preset ({cfg['steps']} steps): kept > removed is {summary['kept'] > summary['removed']}, not asserted")
+
+n_show = 6
+fig, axes = plt.subplots(3, n_show, figsize=(1.9 * n_show, 6))
+for j in range(n_show):
+    c = int(top1[j])
+    axes[0, j].imshow(viz.to_numpy_image(test_images[j]))
+    axes[0, j].set_title(f"{CIFAR10_NAMES[c]} {float(probs['image'][j]):.2f}", fontsize=8)
+    axes[1, j].imshow(masks[j, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+    axes[1, j].set_title(f"mask, area {float(probs['area'][j]):.2f}", fontsize=8)
+    axes[2, j].imshow(viz.to_numpy_image(objective.apply_mask(test_images[j : j + 1], masks[j : j + 1], blurred[j : j + 1])[0]))
+    axes[2, j].set_title(f"kept {float(probs['kept'][j]):.2f} / removed {float(probs['removed'][j]):.2f}", fontsize=7)
+for ax in axes.flat:
+    ax.set_xticks([]), ax.set_yticks([])
+fig.tight_layout()
+viz.save_figure(fig, "own_classifier_masks", pdf=False)
+
+# %% [markdown]
+# ## 5. The explorer on it
+# Pick a test image, type a class name (completion over our 10 names) or click one of the black box's
+# top-3; the view shows the mask and the probabilities with the region kept and removed. Headless runs
+# skip this cell.
+
+# %%
+if widgets.enabled(interactive):
+    import ipywidgets as W
+
+    names = masker.class_index()
+    gallery = {f"test scene {j}: {CIFAR10_NAMES[int(test_y[i])]}": test_images[j] for j, i in enumerate(test_idx[:20])}
+    picker = widgets.ImagePicker(gallery)
+    search = widgets.class_box(names, CIFAR10_NAMES[int(top1[0])])
+    top3 = widgets.topk_buttons(search, description="top-3")
+    thr = W.FloatSlider(value=0.5, min=0.05, max=0.95, step=0.05, description="threshold")
+
+    def prepare(image: torch.Tensor) -> torch.Tensor:
+        return interpolate(image[None], size=(SIZE, SIZE), mode="bilinear", antialias=True).clamp(0, 1)
+
+    def refresh_top3(changed=None, panel=None):
+        if changed in (None, "image"):
+            p, i = black_box.predict(prepare(picker.get(picker.dropdown.value)), k=3)
+            top3.options = [(f"{names.name(int(c))} {float(q):.2f}", names.name(int(c))) for q, c in zip(p[0], i[0])]
+            top3.value = None
+
+    def draw_panel(image, class_name, threshold):
+        x, c = prepare(picker.get(image)), names.index(class_name)
+        with torch.inference_mode():
+            m = masker(x, c)
+            a = objective.gaussian_blur(x, 10.0 * SIZE / 224)
+            p = metrics.evidence_probabilities(black_box, x, m, c, alternative=a)
+        fig, axes = plt.subplots(1, 4, figsize=(11, 3))
+        viz.show_row(
+            axes,
+            x[0],
+            m[0],
+            [
+                f"image, p = {float(p['image']):.2f}",
+                f"mask ({names.name(c)})",
+                f"kept, p = {float(p['kept']):.2f}",
+                f"removed, p = {float(p['removed']):.2f}",
+            ],
+        )
+        viz.draw_box(axes[0], metrics.mask_to_box(m, threshold)[0])
+        fig.tight_layout()
+        return fig
+
+    refresh_top3()
+    explorer = widgets.Panel(
+        draw_panel, {"image": picker, "class_name": search, "threshold": thr}, on_change=refresh_top3, extra=[top3]
+    ).show()
+else:
+    display(f"headless: the explorer is not built; the masks above are its views ({train_seconds:.0f} s of masker training)")
+
+# %% [markdown]
+# **Result.** A classifier the notebook made itself goes through the whole path of the public API (wrap,
+# train a masker on unlabelled images, save, load with the weight check, masks, explorer) in a few minutes
+# on a CPU, and loading the masker against another model is refused. Whether the masks keep the evidence
+# and lie on the photograph is printed above; it is asserted only in the `full` preset, as the quick
+# preset's few steps do not train a useful masker for this black box.
