@@ -50,14 +50,19 @@ def test_every_name_round_trips(no_data):
         c.index("CARDIGAN")
 
 
-def test_wnid_without_synset_file_says_where_and_how(no_data):
-    with pytest.raises(DataNotFoundError) as e:
+def test_without_data_the_packaged_synset_list_gives_wnids_and_synonyms(no_data):
+    from paperlib.core.classes import PACKAGED_SYNSET_FILE, synset_file
+
+    assert synset_file() == PACKAGED_SYNSET_FILE  # nothing under the data root: the copy in the package
+    c = imagenet_classes()
+    assert c.wnid(285) == "n02124075" and c.index("n02124075") == 285
+    assert c.index("tabby cat") == c.index("tabby") == 281  # the README's example works without data
+    local = no_data / "imagenet" / "LOC_synset_mapping.txt"
+    local.parent.mkdir(parents=True, exist_ok=True)
+    local.write_text("not a synset file\n")
+    assert synset_file() == local  # a file under the data root takes precedence, and is checked
+    with pytest.raises(DataNotFoundError, match="Malformed"):
         imagenet_classes().wnid(285)
-    msg = str(e.value)
-    assert str(no_data / "imagenet" / "LOC_synset_mapping.txt") in msg
-    assert "Kaggle" in msg and "PAPERLIB_DATA" in msg
-    with pytest.raises(DataNotFoundError):
-        imagenet_classes().index("n02124075")
 
 
 def test_unknown_name_suggests_closest(no_data):

@@ -46,6 +46,7 @@ __all__ = [
     "cifar10_classes",
     "class_index",
     "synset_file",
+    "PACKAGED_SYNSET_FILE",
 ]
 
 #: A class given as an index, a human name (or synonym) or a wnid.
@@ -74,9 +75,16 @@ _SYNSET_HOWTO = (
 )
 
 
+#: The 1000-class WordNet synset list (wnid, name and synonyms per line, standard order) that ships
+#: with the package, so that class names and synonyms ("tabby cat") work without any data folder.
+PACKAGED_SYNSET_FILE = Path(__file__).resolve().parent / "resources" / SYNSET_FILENAME
+
+
 def synset_file() -> Path:
-    """Path where the ImageNet synset mapping is looked for: ``<data_root>/imagenet/LOC_synset_mapping.txt``."""
-    return paths.data_root() / "imagenet" / SYNSET_FILENAME
+    """The ImageNet synset mapping: ``<data_root>/imagenet/LOC_synset_mapping.txt`` when present,
+    else the copy shipped with the package (:data:`PACKAGED_SYNSET_FILE`)."""
+    local = paths.data_root() / "imagenet" / SYNSET_FILENAME
+    return local if local.exists() or not PACKAGED_SYNSET_FILE.exists() else PACKAGED_SYNSET_FILE
 
 
 def _norm(text: str) -> str:
