@@ -96,7 +96,10 @@ VOC_CLASSES: tuple[str, ...] = (
     "tvmonitor",
 )
 
-_SET_ROOT = "Set PAPERLIB_DATA (or run `make DATA=/path`) to the folder that holds your data"
+_SET_ROOT = (
+    "Set PAPERLIB_DATA (or run `make DATA=/path`) to the folder that holds your data (without it: data/ in a source "
+    "checkout, ./data for an installed paperlib)"
+)
 _HOWTO_IMAGENET = (
     f"{_SET_ROOT}, with imagenet/val/*.JPEG and imagenet/LOC_val_solution.csv. Official source: the "
     "ILSVRC2012 validation images and LOC_val_solution.csv from Kaggle's imagenet-object-localization-challenge "
