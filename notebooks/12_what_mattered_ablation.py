@@ -14,16 +14,18 @@
 # The shipped Lite0 masker's masks were large (mean area about 0.6) and speckled (about 20 one-pixel
 # holes per mask), and its localisation error barely beat the centre box. This notebook reads the
 # ablation that `python -m paperlib.experiments.ablation` wrote (`figures/ablation.json`): every
-# row starts from the same shipped masker (700 steps) and trains 150 more steps of 16 images on the
-# same images (ImageNet train-sample + Imagenette, 3,635 photographs) with the same seed, changing
-# one thing at a time.
+# training row starts from the same shipped masker (700 steps) and trains more steps of 16 images on
+# the same images (ImageNet train-sample + Imagenette, 3,635 photographs) with the same seed, changing
+# one thing at a time; rows marked `_closed` are the same weights with the mask's hole closing on
+# (a 3x3 morphological closing at stride 4, no retraining; `paperlib.core.masker.close_mask`).
 #
-# **Choices are made on the tuning split only**: 300 of the NIPS 2017 competition's Flickr
-# photographs (`imagenet/train-extra/nips17`, ImageNet labels, never trained on), with box-free
-# criteria (saliency metric of the mask's box, area, islands and holes). The localisation error on
-# ImageNet validation images 1-500 is reported beside them and never used to choose. The table
-# shows it at the paper's threshold 0.5 and at other thresholds, to show how well the masks'
-# values are calibrated.
+# **Choices are made on two tuning splits only**: ImageNet validation images 401-500 (with boxes:
+# localisation error at the paper's threshold 0.5, the primary criterion, the same held-out images on
+# which the baselines' thresholds are tuned) and 300 of the NIPS 2017 competition's Flickr
+# photographs (`imagenet/train-extra/nips17`, never trained on; box-free criteria: saliency metric
+# of the mask's box, area, islands and holes). The error on images 1-400 is never used to choose;
+# the error on 1-500 (the paper's table, tuning images included) is shown at several thresholds to
+# show how well the masks' values are calibrated.
 #
 # Computing the table takes about 3 minutes per row on a 2-core CPU, so the notebook reads the
 # committed JSON; the command that made it is printed below.
@@ -51,6 +53,8 @@ table = pd.DataFrame(
             "steps": r["steps"],
             "change": r["change"],
             **{k: r["tuning"][k] for k in ("saliency", "box_area", "area", "islands", "holes", "p_kept", "p_removed")},
+            "tune err @0.5": r.get("tune_error", {}).get("0.5"),
+            "err 1-400 @0.5": r.get("report_error", {}).get("0.5"),
             **{f"val err @{t}": e for t, e in r["val_error"].items()},
         }
         for name, r in rows.items()
@@ -101,12 +105,16 @@ viz.save_figure(fig3, "ablation_steps")
 
 # %%
 chosen = result["chosen"]
-best = table["saliency"].astype(float).idxmin()
-assert chosen == best, f"the row marked best ({chosen}) must have the lowest tuning saliency metric ({best})"
+rank = {n: (r.get("tune_error", {}).get("0.5", float("inf")), r["tuning"]["saliency"]) for n, r in rows.items()}
+best = min(rank, key=rank.get)
+assert chosen == best, f"the row marked best ({chosen}) must be first on the tuning splits ({best})"
 base, ctrl, ch = rows["shipped"], rows["control"], rows[chosen]
 # every row saw the same images with the same seed: the control isolates what 150 more steps alone do
 assert all(r["n_tune"] == base["n_tune"] for r in rows.values())
 lines = [
+    f"- On the box tuning split (validation images 401-500) the tuning-best row `{chosen}` localises with "
+    f"{ch['tune_error']['0.5']:.1f} % error against {base['tune_error']['0.5']:.1f} % for the shipped masker; on images "
+    f"1-400, never used to choose, {ch['report_error']['0.5']:.1f} % against {base['report_error']['0.5']:.1f} %.",
     f"- On the tuning split, 150 more steps of the shipped recipe (control) moved the saliency metric from "
     f"{base['tuning']['saliency']:.3f} to {ctrl['tuning']['saliency']:.3f}; the best row on that metric, `{chosen}` "
     f"({ch['change']}) reached **{ch['tuning']['saliency']:.3f}**, with mean mask area "

@@ -74,12 +74,12 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     "video_saliency": {"quick": {"frames": 16}, "full": {"frames": 64}},
     "explain_your_own_classifier": {
         "quick": {
-            "fit_images": 1000,
+            "fit_images": 600,
             "head_epochs": 200,
-            "masker_images": 1000,
-            "steps": 40,
+            "masker_images": 400,
+            "steps": 30,
             "batch_size": 16,
-            "test_images": 200,
+            "test_images": 100,
         },
         "full": {
             "fit_images": 10000,
