@@ -21,6 +21,7 @@ from .errors import InputError
 
 __all__ = [
     "check_images",
+    "check_maps",
     "check_classes",
     "module_device",
     "resolve_device",
@@ -38,6 +39,23 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- checks
+def check_maps(maps: torch.Tensor, name: str = "maps") -> torch.Tensor:
+    """One-channel maps (N, 1, H, W) or (N, H, W) of any values as a detached float (N, H, W) tensor.
+
+    Example:
+        >>> tuple(check_maps(torch.zeros(2, 1, 4, 5)).shape)
+        (2, 4, 5)
+    """
+    m = maps.detach().float()
+    if m.ndim == 4:
+        if m.shape[1] != 1:
+            raise InputError(f"{name} must have one channel, got shape {tuple(maps.shape)}.")
+        m = m[:, 0]
+    if m.ndim != 3:
+        raise InputError(f"{name} must have shape (N, 1, H, W) or (N, H, W), got {tuple(maps.shape)}.")
+    return m
+
+
 def check_images(images: torch.Tensor, name: str = "images", *, check_range: bool = True, atol: float = 1e-3) -> torch.Tensor:
     """Validate a batch of RGB images in [0, 1].
 

@@ -31,7 +31,7 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from ._common import check_images, eval_mode, module_device
+from ._common import check_images, check_maps, eval_mode, module_device
 from .errors import InputError
 from .objective import gaussian_blur
 
@@ -72,14 +72,7 @@ def pixel_order(saliency: Tensor, seed: int = 0) -> Tensor:
         >>> pixel_order(torch.tensor([[[0.1, 0.9], [0.5, 0.2]]])).tolist()
         [[1, 2, 3, 0]]
     """
-    s = saliency.detach().float()
-    if s.ndim == 4:
-        if s.shape[1] != 1:
-            raise InputError(f"saliency maps must have one channel, got shape {tuple(saliency.shape)}.")
-        s = s[:, 0]
-    if s.ndim != 3:
-        raise InputError(f"saliency maps must have shape (N, 1, H, W) or (N, H, W), got {tuple(saliency.shape)}.")
-    flat = s.flatten(1)
+    flat = check_maps(saliency, "saliency maps").flatten(1)
     perm = torch.randperm(flat.shape[1], generator=torch.Generator().manual_seed(seed)).to(flat.device)
     # stable sort of the permuted values, mapped back: equal values keep the permutation's order
     order = torch.sort(flat[:, perm], dim=1, descending=True, stable=True).indices
@@ -221,10 +214,8 @@ def pointing_hits(saliency: Tensor, boxes: Sequence[Tensor], tolerance: float = 
         >>> pointing_hits(m, [torch.tensor([[0.0, 0.0, 20.0, 10.0]])], tolerance=15).tolist()
         [True]
     """
-    s = saliency.detach()
-    if s.ndim == 4:
-        s = s[:, 0]
-    if s.ndim != 3 or len(boxes) != s.shape[0]:
+    s = check_maps(saliency, "saliency maps")
+    if len(boxes) != s.shape[0]:
         raise InputError(f"need maps (N, H, W) and N box tensors, got {tuple(saliency.shape)} and {len(boxes)} boxes.")
     w = s.shape[-1]
     idx = s.flatten(1).argmax(1)

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from ..core import metrics
-from ..core._common import atomic_write_text, hardware, hardware_line
+from ..core._common import atomic_write_text, check_maps, hardware, hardware_line
 from ..core.classifiers import load_classifier
 from ..core.data import imagenet_folder
 from ..core.errors import InputError
@@ -56,7 +56,6 @@ __all__ = [
     "TUNE_VAL",
     "threshold_correct",
     "error_of",
-    "threshold_errors",
     "evaluate_checkpoint",
     "total_steps",
     "ablation_table",
@@ -109,14 +108,7 @@ def speckle(masks: torch.Tensor, threshold: float = 0.5) -> dict[str, torch.Tens
         >>> {k: v.tolist() for k, v in speckle(m).items()}
         {'islands': [1.0], 'holes': [1.0]}
     """
-    m = masks.detach().float()
-    if m.ndim == 4:
-        if m.shape[1] != 1:
-            raise InputError(f"masks must have one channel, got shape {tuple(masks.shape)}.")
-        m = m[:, 0]
-    if m.ndim != 3:
-        raise InputError(f"masks must have shape (N, 1, H, W) or (N, H, W), got {tuple(masks.shape)}.")
-    fg = (m > threshold).cpu().numpy()
+    fg = (check_maps(masks, "masks") > threshold).cpu().numpy()
     islands, holes = [], []
     eight = np.ones((3, 3), dtype=bool)
     for f in fg:
@@ -202,26 +194,6 @@ def error_of(correct: dict[float, torch.Tensor], part: slice = slice(None)) -> d
         str(t): round(100.0 * (1 - float(c[part].float().mean())), 1) if len(c[part]) else float("nan")
         for t, c in correct.items()
     }
-
-
-def threshold_errors(
-    masker: torch.nn.Module,
-    black_box: torch.nn.Module,
-    thresholds: Sequence[float] = (0.3, 0.4, 0.5, 0.6, 0.7),
-    *,
-    limit: int | None = 500,
-    batch_size: int = 50,
-) -> tuple[dict[str, float], int]:
-    """Localisation error (%) on the validation images for several mask thresholds (one pass).
-
-    The paper's protocol is the threshold 0.5; the others show how well the mask's values are
-    calibrated.
-
-    Returns:
-        ``({str(threshold): error}, number of images)``.
-    """
-    correct = threshold_correct(masker, black_box, thresholds, limit=limit, batch_size=batch_size)
-    return error_of(correct), len(next(iter(correct.values())))
 
 
 _VAL_CACHE: dict[tuple, list] = {}
