@@ -5,6 +5,10 @@ fixed image (scikit-image's ``chelsea`` at 224 px): the shipped Lite0 and CIFAR-
 the black boxes' logits, the objective's terms under four weightings, the metrics, a few steps of
 every iterative mode and two gradient baselines. The same computation through today's modules
 must give the same numbers (up to float noise), so the restructuring changed no behaviour.
+
+Since session 4 the shipped ImageNet maskers close their masks' holes (``close_holes``; same
+weights). The pinned masks are those of the weights alone, so the masker is loaded with closing
+off here; :func:`test_hole_closing_only_raises_the_pinned_mask` checks what closing adds.
 """
 
 from __future__ import annotations
@@ -55,14 +59,27 @@ def lite0():
     return paperlib.load_classifier("efficientnet_lite0")
 
 
+def _lite0_masker(close_holes: bool = False):
+    masker = paperlib.load_masker("efficientnet_lite0")
+    masker.close_holes = close_holes
+    return masker
+
+
 @pytest.fixture(scope="module")
 def real_mask(image):
     with torch.no_grad():
-        return paperlib.load_masker("efficientnet_lite0")(image, [285])
+        return _lite0_masker()(image, [285])
+
+
+def test_hole_closing_only_raises_the_pinned_mask(image, real_mask, one_thread):
+    assert paperlib.load_masker("efficientnet_lite0").close_holes  # as shipped
+    with torch.no_grad():
+        closed = _lite0_masker(True)(image, [285])
+    assert (closed >= real_mask - 1e-6).all() and closed.mean() > real_mask.mean()
 
 
 def test_shipped_maskers_and_black_boxes(image, lite0, real_mask, one_thread):
-    masker = paperlib.load_masker("efficientnet_lite0")
+    masker = _lite0_masker()
     with torch.no_grad():
         fake = masker(image, [1])
         logits = lite0(image)
