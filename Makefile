@@ -66,6 +66,10 @@ figures/notebooks/%.ipynb: notebooks/%.ipynb $(STAMP)
 reproduce: $(STAMP) $(NOTEBOOKS) ## Run every notebook (papermill), skip those whose data are missing (STRICT=1: fail), summary, figures/report.md
 	$(PY) -m paperlib.tools.reproduce --preset $(PRESET) $(if $(filter 1 yes true,$(STRICT)),--strict) $(NOTEBOOKS)
 
+# nbval runs two notebooks at a time (pytest-xdist; each notebook's cells stay in one kernel, in order):
+# kernel start-up and Python work of one overlap the other's computation. NBVAL_WORKERS= runs them one by one.
+NBVAL_WORKERS ?= -n 2 --dist loadfile
+
 LINTED := paperlib tests conftest.py notebooks/[0-9][0-9]_*.py
 
 test: $(STAMP) $(NOTEBOOKS) ## Run the tests: ruff (lint, complexity, format), pytest, doctests, then nbval over the notebooks (quick preset)
@@ -73,7 +77,7 @@ test: $(STAMP) $(NOTEBOOKS) ## Run the tests: ruff (lint, complexity, format), p
 	$(PY) -m ruff format --check $(LINTED)
 	$(PY) -m pytest -q tests
 	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules paperlib
-	@if [ -n "$(NOTEBOOKS)" ]; then PAPERLIB_HEADLESS=1 PAPERLIB_STRICT=1 $(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-kernel-startup-timeout 300 $(NOTEBOOKS); fi
+	@if [ -n "$(NOTEBOOKS)" ]; then PAPERLIB_HEADLESS=1 PAPERLIB_STRICT=1 $(PY) -m pytest -q -p no:cacheprovider $(NBVAL_WORKERS) --nbval-lax --nbval-current-env --nbval-kernel-startup-timeout 300 $(NOTEBOOKS); fi
 
 test-fast: $(STAMP) ## Run pytest without the slow tests and without the notebooks
 	$(PY) -m pytest -q -m "not slow" tests

@@ -31,7 +31,11 @@ from paperlib.tools import bench
 from paperlib.experiments import presets
 from paperlib.core import paths
 
-result = bench.run(preset=preset, memory=presets.notebook("speed", preset)["memory"], out=paths.FIGURES_DIR, progress=False)
+settings = presets.notebook("speed", preset)
+maskers = {
+    label: spec for label, spec in bench.default_maskers().items() if settings["maskers"] is None or spec in settings["maskers"]
+}
+result = bench.run(preset=preset, memory=settings["memory"], maskers=maskers, out=paths.FIGURES_DIR, progress=False)
 display(Markdown(bench.to_markdown(result)))
 display(Image(filename=str(paths.FIGURES_DIR / "speed.png")))
 print("images:", result["images"])  # random images when ImageNet is not found: speed does not depend on content
@@ -75,7 +79,7 @@ have_val = available_data()["imagenet_val"]["found"]  # without ImageNet: speed 
 live = realtime.run(
     preset,
     candidates=["eager", "fused_bn+channels_last", "onnxruntime"],
-    eval_images=presets.notebook("speed", preset)["realtime_eval_images"] if have_val else 0,
+    eval_images=settings["realtime_eval_images"] if have_val else 0,
     progress=False,
 )
 display(Markdown("**This run:**\n\n" + realtime.to_markdown(live)))
@@ -90,9 +94,15 @@ print(
 )
 
 # %% [markdown]
-# **Result (real time).** On the 2-core CPU of the development machine (`figures/realtime_cpu.md`,
-# quick preset) the shipped Lite0 masker reaches the goal with ONNX Runtime (about 70
-# masks/s at batch 16, about 30 ms for one image), and with torch alone after folding batch norm
-# and switching to channels-last (about 45 masks/s, 28 ms), with the same localisation error on
-# validation images 1-100; bf16 is 10x slower on this CPU (no native bf16) and lower input
-# resolutions cost 4-13 points of localisation. The paper's 100 masks/s was on a 2017 GPU.
+# **Result (real time).** Generated from `figures/realtime_cpu.json` (the committed `make bench`
+# run) by `realtime.summary`, so that it cannot go stale. The paper's 100 masks/s was on a 2017 GPU.
+
+# %%
+import json
+
+saved_json = paths.FIGURES_DIR / "realtime_cpu.json"
+if saved_json.exists():
+    display(Markdown(realtime.summary(json.loads(saved_json.read_text()))))
+else:
+    print("figures/realtime_cpu.json not found: `make bench` measures the back ends.")
+display(Markdown("This run: " + realtime.summary(live)))

@@ -166,3 +166,45 @@ lines.append(
 if main["preset"] != "full":
     lines.append(f"- Preset `{main['preset']}` on {main['n']} images: too few to draw conclusions; the full preset scores 500.")
 display(Markdown("\n".join(lines)))
+
+# %% [markdown]
+# ## Does each map depend on the black box? The model-randomisation check
+#
+# Adebayo et al. (2018) re-initialise a network's top layers and ask whether a saliency method's
+# maps change. `paperlib.experiments.sanity` does this in cascade (the final linear layer; then the
+# 1x1 convolutional head; then the last MBConv block) and reports the Spearman rank correlation
+# between each map under the original and the randomised black box (1: unchanged, 0: unrelated).
+# The masking model is trained once and then never calls the black box, so its maps cannot change:
+# the check is about its training. Its second row fine-tunes the shipped masker for the same steps
+# against the original and against the randomised box and correlates the two. The quick preset
+# scores 4 images live; `python -m paperlib.experiments.sanity --preset full` writes
+# `figures/sanity.json` (100 images), shown below when present.
+
+# %%
+from paperlib.experiments import sanity
+
+check = sanity.run(sanity.PRESETS[preset], progress=False)
+sanity.write_outputs(check)
+display(Markdown("**This run:**\n\n" + sanity.to_markdown(check)))
+full_check_path = paths.FIGURES_DIR / "sanity.json"
+full_check = json.loads(full_check_path.read_text()) if full_check_path.exists() else None
+if full_check is not None and preset != "full":
+    display(Markdown("**Full preset (committed):**\n\n" + sanity.to_markdown(full_check)))
+
+# %%
+for level, res in check["levels"].items():
+    rows = res["rows"]
+    assert rows["masker_once"]["mean"] == 1.0, "a trained masker does not call the black box: its maps cannot change"
+    assert abs(rows["random"]["mean"]) < 0.2, "two independent random maps must be nearly uncorrelated"
+    assert all(-1.0 <= r["mean"] <= 1.0 for r in rows.values())
+shown = full_check or check
+last = list(shown["levels"])[-1]
+r = shown["levels"][last]["rows"]
+display(
+    Markdown(
+        f"With the {last.replace('_', ' ')} randomised (preset `{shown['preset']}`, {shown['data']}): Grad "
+        f"{r['grad']['mean']:.2f}, guided backprop {r['guided']['mean']:.2f}, Grad-CAM {r['gradcam']['mean']:.2f}, "
+        f"masking model fine-tuned against each box {r['masker_finetuned']['mean']:.2f}, random floor "
+        f"{r['random']['mean']:.2f}. A correlation near 1 means the maps barely depend on the randomised layers."
+    )
+)

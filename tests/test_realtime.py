@@ -74,3 +74,33 @@ def test_run_writes_table_with_goal_and_provenance(tmp_path):
 def test_unknown_candidate_is_rejected():
     with pytest.raises(InputError, match="candidate"):
         realtime.run("quick", candidates=["eager", "warp-drive"], eval_images=0)
+
+
+def test_summary_states_the_numbers_of_the_result():
+    from paperlib.tools.realtime import summary
+
+    def row(name, rate, ms, err, meets):
+        return {
+            "candidate": name,
+            "masks_per_s_16": {"median": rate},
+            "latency_ms_1": {"median": ms},
+            "error_increase": err,
+            "meets_goal": meets,
+        }
+
+    result = {
+        "hardware_line": "CPU X",
+        "preset": "quick",
+        "eval_data": "val 1-100",
+        "black_box": "efficientnet_lite0",
+        "goal": {"masks_per_s_16": 30.0, "latency_ms_1": 33.0, "max_error_increase": 1.0},
+        "rows": [
+            row("eager", 20.0, 50.0, 0.0, False),
+            row("onnxruntime", 70.0, 30.0, 0.0, True),
+            row("onnxruntime@160", 120.0, 20.0, 13.0, False),
+        ],
+    }
+    text = summary(result)
+    assert "CPU X" in text and "20 masks/s" in text and "50 ms" in text
+    assert "fastest back end with the same localisation, `onnxruntime`, at 70 masks/s" in text  # not the low-res one
+    assert "goal" in text and "`onnxruntime`" in text and "+13.0 points for `onnxruntime@160`" in text

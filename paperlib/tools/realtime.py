@@ -71,6 +71,7 @@ __all__ = [
     "optimise_for_cpu",
     "run",
     "to_markdown",
+    "summary",
     "write_results",
     "main",
 ]
@@ -458,6 +459,39 @@ def _candidate_row(
             raise
         row["error_message"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
     return row
+
+
+def summary(result: dict[str, Any]) -> str:
+    """One paragraph of prose stating a :func:`run` result's numbers (for notebooks and the README).
+
+    Names the hardware, the eager rate, the fastest back end, the back ends that meet :data:`GOAL`
+    and the localisation cost of the lower input resolutions, all read from ``result``.
+    """
+    rows = {r["candidate"]: r for r in result["rows"]}
+    if not rows:
+        return "No back end was measured."
+    goal = result["goal"]
+
+    def rate(name: str) -> str:
+        r = rows[name]
+        return f"{r['masks_per_s_16']['median']:.0f} masks/s at batch 16 and {r['latency_ms_1']['median']:.0f} ms for one image"
+
+    first = "eager" if "eager" in rows else next(iter(rows))
+    same = [n for n, r in rows.items() if abs(r.get("error_increase") or 0.0) <= goal["max_error_increase"]] or list(rows)
+    fastest = max(same, key=lambda n: rows[n]["masks_per_s_16"]["median"])
+    meets = [f"`{n}`" for n, r in rows.items() if r.get("meets_goal")]
+    text = (
+        f"On {result['hardware_line']} (preset `{result['preset']}`; localisation on {result['eval_data']}) the "
+        f"`{result['black_box']}` masker runs at {rate(first)} (`{first}`); the fastest back end with the same localisation, `{fastest}`, at "
+        f"{rate(fastest)}. Back ends that meet the goal ({goal['masks_per_s_16']:.0f} masks/s at batch 16 and "
+        f"{goal['latency_ms_1']:.0f} ms for one image, localisation within {goal['max_error_increase']:.0f} point): "
+        f"{', '.join(meets) or 'none'}."
+    )
+    lowres = [n for n in rows if "@" in n and rows[n].get("error_increase") is not None]
+    if lowres:
+        costs = ", ".join(f"{rows[n]['error_increase']:+.1f} points for `{n}`" for n in lowres)
+        text += f" Lower input resolutions change the localisation error by {costs}."
+    return text
 
 
 def to_markdown(result: dict[str, Any]) -> str:

@@ -1,0 +1,64 @@
+"""The model-randomisation sanity check: rank correlation and cascading randomisation (known answers)."""
+
+import pytest
+import torch
+from scipy.stats import spearmanr
+from torch import nn
+
+from paperlib.core.classifiers import BlackBox
+from paperlib.core.errors import InputError
+from paperlib.experiments.sanity import LEVELS, randomise_top, rank_correlation
+
+
+def _tiny_box() -> BlackBox:
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Conv2d(4, 8, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 5),
+    )
+    return BlackBox(net.eval(), name="tiny", num_classes=5, input_size=16, normalize=lambda x: x, classifier_layer=net[6])
+
+
+def test_rank_correlation_known_answers():
+    x = torch.rand(3, 1, 8, 8)
+    assert torch.allclose(rank_correlation(x, x.exp(), pool=0), torch.ones(3))  # monotone: same ranks
+    assert torch.allclose(rank_correlation(x, -x, pool=0), -torch.ones(3))
+    const = torch.ones(3, 1, 8, 8)
+    assert torch.equal(rank_correlation(x, const, pool=0), torch.zeros(3))  # no ranking to compare
+    # ties get their average rank, as scipy's Spearman: [0, 0, 1, 1] vs [0, 0, 1, 2] -> 2 * sqrt(2) / 3
+    a, b = torch.tensor([[[[0.0, 0.0], [1.0, 1.0]]]]), torch.tensor([[[[0.0, 0.0], [1.0, 2.0]]]])
+    assert rank_correlation(a, b, pool=0).item() == pytest.approx(2 * 2**0.5 / 3, abs=1e-6)
+    u, v = torch.randint(0, 4, (2, 1, 6, 6)).float(), torch.randint(0, 4, (2, 1, 6, 6)).float()
+    ref = [spearmanr(u[i].flatten(), v[i].flatten()).statistic for i in range(2)]
+    assert rank_correlation(u, v, pool=0).tolist() == pytest.approx(ref, abs=1e-5)
+    g = torch.Generator().manual_seed(0)
+    r = rank_correlation(torch.rand(64, 1, 16, 16, generator=g), torch.rand(64, 1, 16, 16, generator=g), pool=0)
+    assert abs(float(r.mean())) < 0.05  # independent maps: near 0
+    with pytest.raises(InputError):
+        rank_correlation(torch.rand(2, 1, 4, 4), torch.rand(2, 1, 5, 5))
+
+
+def test_randomise_top_changes_only_the_top_modules_of_a_copy():
+    box = _tiny_box()
+    before = {k: v.clone() for k, v in box.state_dict().items()}
+    rnd = randomise_top(box, "classifier", seed=1)
+    assert rnd.randomised == ["net.6"] and rnd.name == "tiny-random-classifier"
+    assert all(torch.equal(v, box.state_dict()[k]) for k, v in before.items())  # the original is untouched
+    after = rnd.state_dict()
+    assert not torch.equal(after["net.6.weight"], before["net.6.weight"])
+    assert torch.equal(after["net.0.weight"], before["net.0.weight"]) and torch.equal(
+        after["net.3.weight"], before["net.3.weight"]
+    )
+    head = randomise_top(box, "head", seed=1)  # the last three parameter holders: BN, 1x1 conv, linear
+    assert head.randomised == ["net.1", "net.3", "net.6"]
+    assert not torch.equal(head.state_dict()["net.3.weight"], before["net.3.weight"])
+    assert torch.equal(head.state_dict()["net.0.weight"], before["net.0.weight"])
+    assert rnd.classifier_layer is rnd.net[6] and not any(p.requires_grad for p in rnd.parameters())
+    assert set(LEVELS) == {"classifier", "head", "top_block"}
+    with pytest.raises(InputError, match="level must be one of"):
+        randomise_top(box, "everything")
