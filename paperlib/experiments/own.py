@@ -360,6 +360,34 @@ def _encoder_defaults(encoder: str, encoder_widths: Sequence[int] | None) -> tup
     return encoder, {"width": 256, "blocks": 1, "mask_stride": 4}
 
 
+def _registered_fields(
+    black_box: BlackBox, encoder: str, encoder_widths: Sequence[int] | None, steps: int, config: dict[str, Any]
+) -> tuple[str, str, dict[str, Any]]:
+    """Check ``black_box``, register it when it is the user's own, and resolve the training fields.
+
+    Returns:
+        The black box's registry name, the encoder's name and the extra
+        :class:`~paperlib.experiments.train.TrainConfig` fields (``config`` over the defaults).
+    """
+    if not isinstance(black_box, BlackBox):
+        raise InputError(
+            f"train_masker takes a paperlib BlackBox, got {type(black_box).__name__}: wrap your model first with "
+            "paperlib.wrap_classifier(model, input_size=..., mean=..., std=..., class_names=[...])."
+        )
+    check_black_box(black_box, black_box.num_classes, input_size=black_box.input_size)
+    enc_name, defaults = _encoder_defaults(encoder, encoder_widths)
+    if black_box.dataset == "custom":
+        name = register_classifier(black_box, masker_defaults=defaults).name
+    else:
+        name = classifier_spec(black_box.name).name
+        defaults.pop("encoder_widths", None)  # the registry's masker defaults apply to the built-in ones
+    fields = {"output_gate": True, "workers": 0, "fake_prob": 0.3, "checkpoint_every": max(steps // 5, 1)}
+    fields.update(config)
+    if black_box.dataset != "custom":
+        fields.update({k: v for k, v in defaults.items() if k in ("blocks", "mask_stride") and k not in config})
+    return name, enc_name, fields
+
+
 def train_masker(
     black_box: BlackBox,
     data: Any,
@@ -405,24 +433,9 @@ def train_masker(
     Raises:
         InputError: Any problem with the black box or the data, before the first step.
     """
-    if not isinstance(black_box, BlackBox):
-        raise InputError(
-            f"train_masker takes a paperlib BlackBox, got {type(black_box).__name__}: wrap your model first with "
-            "paperlib.wrap_classifier(model, input_size=..., mean=..., std=..., class_names=[...])."
-        )
-    check_black_box(black_box, black_box.num_classes, input_size=black_box.input_size)
+    name, enc_name, fields = _registered_fields(black_box, encoder, encoder_widths, steps, config)
     size = int(image_size or black_box.input_size)
-    enc_name, defaults = _encoder_defaults(encoder, encoder_widths)
-    if black_box.dataset == "custom":
-        name = register_classifier(black_box, masker_defaults=defaults).name
-    else:
-        name = classifier_spec(black_box.name).name
-        defaults.pop("encoder_widths", None)  # the registry's masker defaults apply to the built-in ones
     ds = user_dataset(data, black_box, size)
-    fields = {"output_gate": True, "workers": 0, "fake_prob": 0.3, "checkpoint_every": max(steps // 5, 1)}
-    fields.update(config)
-    if black_box.dataset != "custom":
-        fields.update({k: v for k, v in defaults.items() if k in ("blocks", "mask_stride") and k not in config})
     with tempfile.TemporaryDirectory(prefix="paperlib-masker-") as tmp:
         cfg = TrainConfig(
             black_box=name,

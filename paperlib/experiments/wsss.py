@@ -70,7 +70,7 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
@@ -776,6 +776,44 @@ def crop_image(image: torch.Tensor, box: tuple[int, int, int, int], size: int) -
     return resize_matrix(h, size) @ patch @ resize_matrix(w, size).T
 
 
+def _crop_gradients(
+    bb: nn.Module, image: torch.Tensor, bx: Sequence[tuple[int, int, int, int]], size: int, cls: Sequence[int]
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Gradients of each class logit w.r.t. a batch of crops, and the crops' sigmoid(logit) weights.
+
+    Returns:
+        ``[(B, 3, size, size)] * K`` gradients and ``(B, K)`` weights.
+    """
+    with torch.no_grad():
+        crops = torch.stack([crop_image(image, b, size) for b in bx])
+    crops.requires_grad_(True)
+    with torch.enable_grad():
+        z = bb(crops)
+        grads = [torch.autograd.grad(z[:, c].sum(), crops, retain_graph=j < len(cls) - 1)[0] for j, c in enumerate(cls)]
+    return grads, torch.sigmoid(z.detach()[:, cls])
+
+
+def _add_crop(
+    signed: dict[str, torch.Tensor],
+    per_crop: dict[str, torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    wts: torch.Tensor,
+    box: tuple[int, int, int, int],
+    size: int,
+) -> None:
+    """Add one crop's per-class gradients (``[(3, size, size)] * K``), mapped back to its box, in place."""
+    y0, x0, h, w = box
+    rh, rw = resize_matrix(h, size), resize_matrix(w, size)
+    for j, g in enumerate(grads):
+        G = rh.T @ g @ rw  # (3, h, w): the crop's gradient in image coordinates
+        a = G.abs().amax(0)
+        wk = float(wts[j])
+        signed["w"][j, :, y0 : y0 + h, x0 : x0 + w] += wk * G
+        signed["u"][j, :, y0 : y0 + h, x0 : x0 + w] += G
+        per_crop["w"][j, y0 : y0 + h, x0 : x0 + w] += wk * a
+        per_crop["u"][j, y0 : y0 + h, x0 : x0 + w] += a
+
+
 def crop_saliency(
     bb: nn.Module,
     image: torch.Tensor,
@@ -836,24 +874,10 @@ def crop_saliency(
     done = 0
     for start in range(0, n_crops, batch):
         bx = boxes[start : start + batch]
-        with torch.no_grad():
-            crops = torch.stack([crop_image(image, b, size) for b in bx])
-        crops.requires_grad_(True)
-        with torch.enable_grad():
-            z = bb(crops)
-            grads = [torch.autograd.grad(z[:, c].sum(), crops, retain_graph=j < K - 1)[0] for j, c in enumerate(cls)]
-        wts = torch.sigmoid(z.detach()[:, cls])  # (B, K)
+        grads, wts = _crop_gradients(bb, image, bx, size, cls)
         weights[start : start + len(bx)] = wts
-        for i, (y0, x0, h, w) in enumerate(bx):
-            rh, rw = resize_matrix(h, size), resize_matrix(w, size)
-            for j in range(K):
-                G = rh.T @ grads[j][i] @ rw  # (3, h, w): the crop's gradient in image coordinates
-                a = G.abs().amax(0)
-                wk = float(wts[i, j])
-                signed["w"][j, :, y0 : y0 + h, x0 : x0 + w] += wk * G
-                signed["u"][j, :, y0 : y0 + h, x0 : x0 + w] += G
-                per_crop["w"][j, y0 : y0 + h, x0 : x0 + w] += wk * a
-                per_crop["u"][j, y0 : y0 + h, x0 : x0 + w] += a
+        for i, box in enumerate(bx):
+            _add_crop(signed, per_crop, [g[i] for g in grads], wts[i], box, size)
             done += 1
             if done % abs_every == 0:
                 for k in ("w", "u"):
@@ -1386,6 +1410,63 @@ def _training_images(ds: VOCSegmentation, side: int) -> tuple[torch.Tensor, torc
     return imgs, labels
 
 
+def _voc_optimiser(masker: nn.Module, cfg: MaskerConfig) -> tuple[torch.optim.Optimizer, Any]:
+    """Adam (the gate's scale and offset at ``gate_lr_mult`` x lr) and a cosine schedule over ``cfg.steps``."""
+    gate_names = {"filter.scale", "filter.offset"}
+    named = [(n, p) for n, p in masker.named_parameters() if p.requires_grad]
+    opt = torch.optim.Adam(
+        [
+            {"params": [p for n, p in named if n not in gate_names], "lr": cfg.lr},
+            {"params": [p for n, p in named if n in gate_names], "lr": cfg.lr * cfg.gate_lr_mult},
+        ]
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / max(cfg.steps, 1), 1.0))))
+    return opt, sched
+
+
+def _voc_batch(imgs: torch.Tensor, side: int, cfg: MaskerConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A training batch: random crops of area ``crop_scale`` squashed to ``image_size``, random flips.
+
+    Returns:
+        Images (B, 3, S, S) in [0, 1] and the indices of the images drawn.
+    """
+    idx = torch.randint(len(imgs), (cfg.batch_size,), generator=gen)
+    batch = []
+    for i in idx.tolist():
+        box = sample_crops(side, side, 1, cfg.crop_scale, (3 / 4, 4 / 3), gen)[0]
+        x = crop_image(imgs[i].float() / 255, box, cfg.image_size)
+        if bool(torch.rand(1, generator=gen) < 0.5):
+            x = x.flip(-1)
+        batch.append(x.clamp(0, 1))
+    return torch.stack(batch), idx
+
+
+def _black_box_side(images: torch.Tensor, masks: torch.Tensor, cfg: MaskerConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and masks at ``black_box_size`` (unchanged when it is 0 or the training side)."""
+    if not cfg.black_box_size or cfg.black_box_size == cfg.image_size:
+        return images, masks
+    side = (cfg.black_box_size,) * 2
+    seen = F.interpolate(images, size=side, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    return seen, F.interpolate(masks, size=side, mode="bilinear", align_corners=False)
+
+
+def _step_record(step: int, t0: float, loss: torch.Tensor, lr: float, terms: dict, outp: Any) -> dict[str, Any]:
+    """The log record of one step: loss, the objective's terms and the mask's area and gate (real / fake labels)."""
+    real = terms["is_real"]
+    mean_real = lambda v: float(v.detach()[real].mean()) if real.any() else float("nan")
+    return {
+        "step": step,
+        "time": round(time.time() - t0, 2),
+        "lr": lr,
+        "loss": loss.item(),
+        **{k: mean_real(terms[k]) for k in ("tv", "preserve", "destroy", "p_preserve", "p_destroy")},
+        "area_real": mean_real(outp.mask_low.flatten(1).mean(1)),
+        "area_fake": float(outp.mask_low.detach()[~real].mean()) if (~real).any() else float("nan"),
+        "gate_real": mean_real(outp.gate.flatten(1).amax(1)),
+        "gate_fake": float(outp.gate.detach().flatten(1).amax(1)[~real].mean()) if (~real).any() else float("nan"),
+    }
+
+
 def train_masker(cfg: MaskerConfig | None = None, *, root=None, command: str = "", progress: bool = True) -> Path:
     """Train the VOC masking model against the VOC black box; writes ``<out>/voc_efficientnet_lite0.{pt,json,log.jsonl}``.
 
@@ -1405,36 +1486,15 @@ def train_masker(cfg: MaskerConfig | None = None, *, root=None, command: str = "
     side = int(round(cfg.image_size * 256 / 224))
     imgs, labels = _training_images(ds, side)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    gate_names = {"filter.scale", "filter.offset"}
-    named = [(n, p) for n, p in masker.named_parameters() if p.requires_grad]
-    opt = torch.optim.Adam(
-        [
-            {"params": [p for n, p in named if n not in gate_names], "lr": cfg.lr},
-            {"params": [p for n, p in named if n in gate_names], "lr": cfg.lr * cfg.gate_lr_mult},
-        ]
-    )
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / max(cfg.steps, 1), 1.0))))
+    opt, sched = _voc_optimiser(masker, cfg)
     masker.train()
     log: list[dict] = []
     t0, c0 = time.time(), time.process_time()
     for step in range(1, cfg.steps + 1):
-        idx = torch.randint(len(imgs), (cfg.batch_size,), generator=gen)
-        batch = []
-        for i in idx.tolist():
-            box = sample_crops(side, side, 1, cfg.crop_scale, (3 / 4, 4 / 3), gen)[0]
-            x = crop_image(imgs[i].float() / 255, box, cfg.image_size)
-            if bool(torch.rand(1, generator=gen) < 0.5):
-                x = x.flip(-1)
-            batch.append(x.clamp(0, 1))
-        images = torch.stack(batch)
+        images, idx = _voc_batch(imgs, side, cfg, gen)
         classes, is_real = draw_voc_classes(labels[idx], cfg.fake_prob, gen)
         outp = masker(images, classes, return_aux=True)
-        seen, seen_masks = images, outp.mask
-        if cfg.black_box_size and cfg.black_box_size != cfg.image_size:
-            seen = F.interpolate(
-                images, size=(cfg.black_box_size,) * 2, mode="bilinear", antialias=True, align_corners=False
-            ).clamp(0, 1)
-            seen_masks = F.interpolate(outp.mask, size=(cfg.black_box_size,) * 2, mode="bilinear", align_corners=False)
+        seen, seen_masks = _black_box_side(images, outp.mask, cfg)
         terms = masker_objective(
             bb, seen, seen_masks, classes, is_real, masks_low=outp.mask_low, gate=outp.gate, cfg=cfg, generator=gen
         )
@@ -1443,19 +1503,7 @@ def train_masker(cfg: MaskerConfig | None = None, *, root=None, command: str = "
         loss.backward()
         opt.step()
         sched.step()
-        real = terms["is_real"]
-        mean_real = lambda v: float(v.detach()[real].mean()) if real.any() else float("nan")
-        rec = {
-            "step": step,
-            "time": round(time.time() - t0, 2),
-            "lr": sched.get_last_lr()[0],
-            "loss": loss.item(),
-            **{k: mean_real(terms[k]) for k in ("tv", "preserve", "destroy", "p_preserve", "p_destroy")},
-            "area_real": mean_real(outp.mask_low.flatten(1).mean(1)),
-            "area_fake": float(outp.mask_low.detach()[~real].mean()) if (~real).any() else float("nan"),
-            "gate_real": mean_real(outp.gate.flatten(1).amax(1)),
-            "gate_fake": float(outp.gate.detach().flatten(1).amax(1)[~real].mean()) if (~real).any() else float("nan"),
-        }
+        rec = _step_record(step, t0, loss, sched.get_last_lr()[0], terms, outp)
         log.append(rec)
         if progress and (step % 10 == 0 or step == 1):
             print(
@@ -1465,7 +1513,13 @@ def train_masker(cfg: MaskerConfig | None = None, *, root=None, command: str = "
                 flush=True,
             )
     masker.eval()
-    seconds, cpu_seconds = time.time() - t0, time.process_time() - c0
+    return _save_voc_masker(masker, cfg, log, ds, command, time.time() - t0, time.process_time() - c0)
+
+
+def _save_voc_masker(
+    masker: nn.Module, cfg: MaskerConfig, log: list[dict], ds: Any, command: str, seconds: float, cpu_seconds: float
+) -> Path:
+    """Write the trained VOC masker (fp16), its log and its JSON record into ``cfg.out``; returns the ``.pt`` path."""
     out = _out_dir(cfg.out)
     tail = log[-50:]
     mean = lambda k: round(float(np.nanmean([r[k] for r in tail])), 4)
@@ -1530,7 +1584,127 @@ def _summary(scores: SegmentationScores, cfg: WSSSConfig) -> dict[str, Any]:
     return {"best": at(i), "at_t": fixed, "curves": {k: [round(float(x), 3) for x in v] for k, v in cur.items()}}
 
 
-def run(  # noqa: C901 - one pass over the data set for every method; to be split (issue 13)
+@dataclass
+class _Progress:
+    """What a :func:`run` has accumulated so far (and what its resume file keeps)."""
+
+    scores: dict[str, "SegmentationScores"]
+    gen: torch.Generator
+    timings: dict[str, float] = field(default_factory=dict)
+    n_maps: int = 0
+    skipped_ignore: list = field(default_factory=list)
+    no_label: list = field(default_factory=list)
+    start: int = 0
+    elapsed_before: float = 0.0
+
+    def state(self, ident: dict, next_i: int, elapsed: float) -> dict[str, Any]:
+        """The resume file's content after the images before ``next_i``."""
+        return {
+            "ident": json.loads(json.dumps(ident)),
+            "next": next_i,
+            "elapsed": self.elapsed_before + elapsed,
+            "hist": {k: s.hist for k, s in self.scores.items()},
+            "images": {k: s.images for k, s in self.scores.items()},
+            "timings": self.timings,
+            "n_maps": self.n_maps,
+            "skipped": self.skipped_ignore,
+            "no_label": self.no_label,
+            "generator": self.gen.get_state(),
+        }
+
+    def restore(self, st: dict[str, Any]) -> None:
+        """Continue from a resume file's content (see :meth:`state`)."""
+        self.start, self.elapsed_before = st["next"], st["elapsed"]
+        for k, sc in self.scores.items():
+            sc.hist, sc.images = st["hist"][k], st["images"][k]
+        self.timings, self.n_maps, self.skipped_ignore, self.no_label = st["timings"], st["n_maps"], st["skipped"], st["no_label"]
+        self.gen.set_state(st["generator"])
+
+
+def _prepared(k: str, maps: dict[str, Any], classes: list[int], cfg: WSSSConfig) -> torch.Tensor:
+    """Method ``k``'s maps of one image as pseudo-mask scores (:func:`prepare_maps`)."""
+    if k.startswith("crops_w@"):
+        raw = maps["sweep"][int(k.split("@")[1])] if classes else maps["cam"]
+    else:
+        raw = maps["cam" if k == "cam_ref" else k]
+    if k == "cam_ref":
+        return prepare_maps(raw, subtract=0.0, mode="max")
+    return prepare_maps(raw, subtract=cfg.subtract, quantile=cfg.quantile)
+
+
+def _score_image(ds: Any, i: int, prog: _Progress, bb: nn.Module, mk: Any, cfg: WSSSConfig) -> Optional[tuple]:
+    """Compute and score every method's maps of image ``i``; returns (image_id, image, gt, classes, maps) or None."""
+    image, gt, classes, image_id = _sample(ds, i)
+    if not bool((gt != IGNORE).any()):
+        prog.skipped_ignore.append(image_id)
+        return None
+    if not classes:
+        prog.no_label.append(image_id)
+    maps = compute_maps(image, classes, bb=bb, masker=mk, cfg=cfg, generator=prog.gen, timings=prog.timings)
+    prog.n_maps += len(classes)
+    levels = dr_levels(gt, maps["cam_all"], cfg.taus)
+    for k, sc in prog.scores.items():
+        sc.update(_prepared(k, maps, classes, cfg), classes, gt, levels)
+    return image_id, image, gt, classes, maps
+
+
+def _table_rows(summary: dict[str, Any], keys: Sequence[str], cfg: WSSSConfig, seconds_per_map: dict) -> tuple[list, list]:
+    """The main table's rows (best threshold of each method) and the crop-count sweep."""
+    rows = []
+    for k in keys:
+        if "@" in k:
+            continue
+        b = summary[k]["best"]
+        rows.append(
+            {
+                "key": k,
+                "method": METHODS[k],
+                "t": b["t"],
+                **{m: b[m] for m in ("mIoU", "FG precision", "DR recall", "NDR recall", "DR mIoU*", "NDR mIoU*")},
+                "s/map": seconds_per_map.get(k),
+            }
+        )
+    sweep = []
+    for n in cfg.crop_counts:
+        s = summary[f"crops_w@{n}"]
+        sweep.append(
+            {
+                "n_crops": n,
+                "best t": s["best"]["t"],
+                "mIoU (best t)": s["best"]["mIoU"],
+                "mIoU (t = 0.1)": s["at_t"].get("0.1", {}).get("mIoU"),
+                "NDR recall (best t)": s["best"]["NDR recall"],
+            }
+        )
+    return rows, sweep
+
+
+def _per_map_by_method(timings: dict[str, float], n_maps: int, suffix: str) -> dict[str, Optional[float]]:
+    """Seconds per map of each method (``suffix`` ``""``: CPU, ``"_wall"``: wall clock)."""
+    per_map = {k: round(v / max(n_maps, 1), 4) for k, v in timings.items()}
+    return {
+        k: per_map.get(k.split("_")[0] + suffix if k.startswith("crops") else ("cam" if k == "cam_ref" else k) + suffix)
+        for k in METHODS
+    }
+
+
+def _open_progress(
+    cfg: WSSSConfig, keys: list[str], ident: dict, state_file: Optional[Path], n: int, progress: bool
+) -> _Progress:
+    """A fresh :class:`_Progress`, or the one in ``state_file`` when it belongs to the same run."""
+    prog = _Progress(
+        scores={k: SegmentationScores(cfg.t_grid, cfg.taus) for k in keys}, gen=torch.Generator().manual_seed(cfg.seed)
+    )
+    if state_file is not None and state_file.is_file():
+        st = torch.load(state_file, map_location="cpu", weights_only=False)
+        if st.get("ident") == json.loads(json.dumps(ident)):
+            prog.restore(st)
+            if progress:
+                print(f"  resuming from {state_file} at image {prog.start + 1}/{n}", file=sys.stderr, flush=True)
+    return prog
+
+
+def run(
     cfg: WSSSConfig = PRESETS["quick"],
     *,
     root=None,
@@ -1560,117 +1734,44 @@ def run(  # noqa: C901 - one pass over the data set for every method; to be spli
     bb = load_voc_black_box(head)
     mk = load_voc_masker(masker) if masker is not None else None
     keys = _method_keys(cfg, mk is not None)
-    scores = {k: SegmentationScores(cfg.t_grid, cfg.taus) for k in keys}
-    timings: dict[str, float] = {}
-    n_maps, skipped_ignore, no_label, kept = 0, [], [], {}
-    gen = torch.Generator().manual_seed(cfg.seed)
-    start, elapsed_before = 0, 0.0
     ident = {"config": asdict(cfg), "ids": list(ds.ids), "head": str(head), "masker": str(masker), "keys": keys}
     state_file = Path(resume) if resume else None
-    if state_file is not None and state_file.is_file():
-        st = torch.load(state_file, map_location="cpu", weights_only=False)
-        if st.get("ident") == json.loads(json.dumps(ident)):
-            start, elapsed_before = st["next"], st["elapsed"]
-            for k in keys:
-                scores[k].hist, scores[k].images = st["hist"][k], st["images"][k]
-            timings, n_maps, skipped_ignore, no_label = st["timings"], st["n_maps"], st["skipped"], st["no_label"]
-            gen.set_state(st["generator"])
-            if progress:
-                print(f"  resuming from {state_file} at image {start + 1}/{len(ds)}", file=sys.stderr, flush=True)
-
-    def save_state(next_i: int) -> None:
-        atomic_save(
-            {
-                "ident": json.loads(json.dumps(ident)),
-                "next": next_i,
-                "elapsed": elapsed_before + time.time() - t_start,
-                "hist": {k: s.hist for k, s in scores.items()},
-                "images": {k: s.images for k, s in scores.items()},
-                "timings": timings,
-                "n_maps": n_maps,
-                "skipped": skipped_ignore,
-                "no_label": no_label,
-                "generator": gen.get_state(),
-            },
-            state_file,
-        )
-
-    for i in range(start, len(ds)):
-        image, gt, classes, image_id = _sample(ds, i)
-        if not bool((gt != IGNORE).any()):
-            skipped_ignore.append(image_id)
-            continue
-        if not classes:
-            no_label.append(image_id)
-        maps = compute_maps(image, classes, bb=bb, masker=mk, cfg=cfg, generator=gen, timings=timings)
-        n_maps += len(classes)
-        levels = dr_levels(gt, maps["cam_all"], cfg.taus)
-        for k in keys:
-            if k.startswith("crops_w@"):
-                raw = maps["sweep"][int(k.split("@")[1])] if classes else maps["cam"]
-            else:
-                raw = maps["cam" if k == "cam_ref" else k]
-            if k == "cam_ref":
-                prepared = prepare_maps(raw, subtract=0.0, mode="max")
-            else:
-                prepared = prepare_maps(raw, subtract=cfg.subtract, quantile=cfg.quantile)
-            scores[k].update(prepared, classes, gt, levels)
-        if i in keep_maps:
+    prog = _open_progress(cfg, keys, ident, state_file, len(ds), progress)
+    kept: dict[str, Any] = {}
+    for i in range(prog.start, len(ds)):
+        done = _score_image(ds, i, prog, bb, mk, cfg)
+        if done is not None and i in keep_maps:
+            image_id, image, gt, classes, maps = done
             kept[image_id] = {"image": image, "gt": gt, "classes": classes, **{k: v for k, v in maps.items() if k != "sweep"}}
         if state_file is not None and (i + 1) % resume_every == 0 and i + 1 < len(ds):
-            save_state(i + 1)
+            atomic_save(prog.state(ident, i + 1, time.time() - t_start), state_file)
         if progress and (i + 1) % 10 == 0:
-            el = time.time() - t_start
-            cpu = sum(v for k, v in timings.items() if not k.endswith("_wall"))
-            print(f"  {i + 1}/{len(ds)} images, {el:.0f} s wall, {cpu:.0f} s CPU in the maps", file=sys.stderr, flush=True)
-    if not any(s.images for s in scores.values()):
+            cpu = sum(v for k, v in prog.timings.items() if not k.endswith("_wall"))
+            print(
+                f"  {i + 1}/{len(ds)} images, {time.time() - t_start:.0f} s wall, {cpu:.0f} s CPU in the maps",
+                file=sys.stderr,
+                flush=True,
+            )
+    if not any(s.images for s in prog.scores.values()):
         raise InputError(f"None of the {len(ds)} VOC images has a scorable pixel (all masks are ignore pixels).")
-    summary = {k: _summary(s, cfg) for k, s in scores.items()}
-    per_map = {k: round(v / max(n_maps, 1), 4) for k, v in timings.items()}
+    result = _result(cfg, ds, bb, mk, head, masker, keys, prog)
+    result["seconds"] = round(prog.elapsed_before + time.time() - t_start, 1)
+    result["resumed_at_image"] = prog.start or None
+    if state_file is not None and state_file.is_file():
+        state_file.unlink()
+    if keep_maps:
+        result["maps"] = kept
+    return result
 
-    def by_method(suffix: str) -> dict[str, Optional[float]]:
-        out = {
-            k: per_map.get(k.split("_")[0] + suffix if k.startswith("crops") else ("cam" if k == "cam_ref" else k) + suffix)
-            for k in METHODS
-        }
-        return out
 
-    seconds_per_map = by_method("")
-    wall_per_map = by_method("_wall")
-    rows = []
-    for k in keys:
-        if "@" in k:
-            continue
-        b = summary[k]["best"]
-        rows.append(
-            {
-                "key": k,
-                "method": METHODS[k],
-                "t": b["t"],
-                "mIoU": b["mIoU"],
-                "FG precision": b["FG precision"],
-                "DR recall": b["DR recall"],
-                "NDR recall": b["NDR recall"],
-                "DR mIoU*": b["DR mIoU*"],
-                "NDR mIoU*": b["NDR mIoU*"],
-                "s/map": seconds_per_map.get(k),
-            }
-        )
-    sweep = []
-    for n in cfg.crop_counts:
-        s = summary[f"crops_w@{n}"]
-        sweep.append(
-            {
-                "n_crops": n,
-                "best t": s["best"]["t"],
-                "mIoU (best t)": s["best"]["mIoU"],
-                "mIoU (t = 0.1)": s["at_t"].get("0.1", {}).get("mIoU"),
-                "NDR recall (best t)": s["best"]["NDR recall"],
-            }
-        )
-    by = {r["key"]: r for r in rows}
-    claim = _claim(by, cfg)
-    result = {
+def _result(
+    cfg: WSSSConfig, ds: Any, bb: nn.Module, mk: Any, head: Any, masker: Any, keys: list[str], prog: _Progress
+) -> dict[str, Any]:
+    """The JSON result of :func:`run` from what it accumulated (without the run time)."""
+    summary = {k: _summary(s, cfg) for k, s in prog.scores.items()}
+    seconds_per_map = _per_map_by_method(prog.timings, prog.n_maps, "")
+    rows, sweep = _table_rows(summary, keys, cfg, seconds_per_map)
+    return {
         "table": "wsss" if cfg.preset == "full" else f"wsss_{cfg.preset}",
         "title": f"Saliency maps vs CAMs for weakly supervised segmentation (Maruf et al.), VOC black box {BLACK_BOX}",
         "preset": cfg.preset,
@@ -1678,10 +1779,10 @@ def run(  # noqa: C901 - one pass over the data set for every method; to be spli
         "data": f"PASCAL VOC 2012 val, the first {len(ds)} ids of {ds.split_file or ds.mask_dir} (the shared offline copy), "
         f"masks {ds.mask_dir.name}; maps for the image-level labels of each image",
         "images": len(ds),
-        "images_scored": len(ds) - len(skipped_ignore),
-        "maps_per_method": n_maps,
-        "skipped_all_ignore": skipped_ignore,
-        "no_class_label": no_label,
+        "images_scored": len(ds) - len(prog.skipped_ignore),
+        "maps_per_method": prog.n_maps,
+        "skipped_all_ignore": prog.skipped_ignore,
+        "no_class_label": prog.no_label,
         "black_box": {
             "name": BLACK_BOX,
             "cross_fitted_mAP": bb.meta.get("cross_fitted_mAP"),
@@ -1698,23 +1799,16 @@ def run(  # noqa: C901 - one pass over the data set for every method; to be spli
         },
         "rows": rows,
         "crop_sweep": sweep,
-        "claim": claim,
+        "claim": _claim({r["key"]: r for r in rows}, cfg),
         "methods": summary,
         "seconds_per_map": seconds_per_map,
         "seconds_per_map_note": "CPU seconds of the process per (image, class) map (time.process_time, "
         f"{torch.get_num_threads()} torch thread(s)); CAM and gradient include their forward pass, crops all crops",
-        "wall_seconds_per_map": wall_per_map,
-        "seconds_total": {k: round(v, 1) for k, v in timings.items()},
+        "wall_seconds_per_map": _per_map_by_method(prog.timings, prog.n_maps, "_wall"),
+        "seconds_total": {k: round(v, 1) for k, v in prog.timings.items()},
         "hardware": hardware(),
         "reference": REFERENCE,
-        "seconds": round(elapsed_before + time.time() - t_start, 1),
-        "resumed_at_image": start or None,
     }
-    if state_file is not None and state_file.is_file():
-        state_file.unlink()
-    if keep_maps:
-        result["maps"] = kept
-    return result
 
 
 def _claim(by: dict[str, dict], cfg: WSSSConfig) -> dict[str, Any]:
@@ -1773,6 +1867,11 @@ def _fmt(v: Any, nd: int = 1) -> str:
 
 def to_markdown(result: dict[str, Any]) -> str:
     """The table (ours beside the reference), the crop sweep, the claim, preset, data and hardware."""
+    return "\n".join(_md_main_table(result) + _md_reference_thresholds(result) + _md_notes(result)) + "\n"
+
+
+def _md_main_table(result: dict[str, Any]) -> list[str]:
+    """The main table: every method, ours beside the reference."""
     ref = REFERENCE["rows"]
     lines = [f"### {result['title']}", ""]
     lines += [
@@ -1788,7 +1887,13 @@ def to_markdown(result: dict[str, Any]) -> str:
             f"| {_fmt(rr.get('t'), 2)} | {_fmt(rr.get('mIoU'))} | {_fmt(rr.get('FG precision'))} | {_fmt(rr.get('DR'))} "
             f"| {_fmt(rr.get('NDR'))} |"
         )
-    # Our numbers at the reference's own thresholds, for the rows it reports at a fixed t.
+    return lines
+
+
+def _md_reference_thresholds(result: dict[str, Any]) -> list[str]:
+    """Our numbers at the reference's own thresholds, and the crop-count sweep."""
+    ref = REFERENCE["rows"]
+    lines: list[str] = []
     m = result["methods"]
     lines += ["", "At the reference's thresholds (ours vs reference, mIoU / NDR mIoU*):", ""]
     lines += [
@@ -1815,6 +1920,12 @@ def to_markdown(result: dict[str, Any]) -> str:
             f"| {s['n_crops']} | {s['best t']:.2f} | {_fmt(s['mIoU (best t)'])} | {_fmt(s['mIoU (t = 0.1)'])} "
             f"| {_fmt(s['NDR recall (best t)'])} |"
         )
+    return lines
+
+
+def _md_notes(result: dict[str, Any]) -> list[str]:
+    """The claim, the provenance and how each number is made."""
+    lines: list[str] = []
     ref_sweep = ", ".join(f"{n}: {a}-{b}" for n, (a, b) in REFERENCE["crop_sweep_t0.1"].items())
     cfg = result["config"]
     bbm = result["black_box"]
@@ -1857,7 +1968,7 @@ def to_markdown(result: dict[str, Any]) -> str:
         "The reference numbers come from another classifier (ResNet-50) and other images (VOC train): compare the "
         "ordering of the methods more than the values.",
     ]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_outputs(result: dict[str, Any], folder: Path = FIGURES_DIR) -> Path:
