@@ -155,3 +155,31 @@ def test_old_command_lines_still_run():
         assert out.returncode == 0, out.stderr
         assert f"python -m paperlib.{name}" in out.stdout
         assert "DeprecationWarning" not in out.stderr
+
+
+#: The longest a function or method of paperlib may be, docstring included (issue 13).
+MAX_FUNCTION_LINES = 80
+
+
+def long_functions(root: Path, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """``path:line name (n lines)`` of every function or method under ``root`` longer than ``limit`` lines."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > limit:
+                    found.append(f"{path.relative_to(root.parent)}:{node.lineno} {node.name} ({n} lines)")
+    return found
+
+
+def test_no_function_is_longer_than_80_lines():
+    assert long_functions(PACKAGE) == []
+
+
+def test_the_length_test_sees_a_long_function(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    body = "\n".join(f"    x{i} = {i}" for i in range(81))
+    (pkg / "m.py").write_text(f"def short():\n    return 1\n\n\ndef long():\n{body}\n")
+    assert long_functions(pkg) == ["pkg/m.py:5 long (82 lines)"]

@@ -33,6 +33,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import warnings
 import xml.etree.ElementTree as ET
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,7 @@ from .classes import ClassIndex, cifar10_classes, imagenet_classes
 from .errors import CorruptImageError, DataNotFoundError, InputError, UnknownClassError
 
 __all__ = [
+    "SkipUnreadable",
     "IMAGE_EXTENSIONS",
     "VOC_CLASSES",
     "Sample",
@@ -968,3 +970,37 @@ def available_data(root: Optional[PathLike] = None) -> dict[str, dict[str, Any]]
         "hint": _HOWTO_VOC,
     }
     return out
+
+
+class SkipUnreadable(Dataset):
+    """A training dataset whose unreadable images are replaced by the next readable one, and counted.
+
+    Item ``i`` is ``(image, label, skipped)``: the first readable item at ``i``, ``i + 1``, ... (wrapping
+    around), and how many unreadable files (:class:`~paperlib.core.errors.CorruptImageError`) were
+    passed over to reach it. The replacement is deterministic, so a resumed run sees the same data.
+    Each unreadable file is warned about once per process.
+
+    Raises:
+        CorruptImageError: No item of the dataset can be read.
+    """
+
+    def __init__(self, base: Dataset) -> None:
+        self.base = base
+        self._warned: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> tuple[Any, Any, int]:
+        n = len(self.base)
+        for k in range(n):
+            j = (i + k) % n
+            try:
+                image, label = self.base[j]
+            except CorruptImageError as exc:
+                if j not in self._warned:
+                    self._warned.add(j)
+                    warnings.warn(f"skipping an unreadable training image: {exc}", RuntimeWarning, stacklevel=2)
+                continue
+            return image, label, k
+        raise CorruptImageError(f"None of the {n} training images can be read: check the data folder.")

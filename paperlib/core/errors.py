@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
 __all__ = [
     "PaperlibError",
     "DataNotFoundError",
@@ -11,6 +15,7 @@ __all__ = [
     "WeightsNotFoundError",
     "CheckpointMismatchError",
     "InputError",
+    "one_line_errors",
 ]
 
 
@@ -50,3 +55,24 @@ class CheckpointMismatchError(PaperlibError, ValueError):
 
 class InputError(PaperlibError, ValueError):
     """An input tensor has the wrong shape, dtype or value range."""
+
+
+@contextmanager
+def one_line_errors(prog: str) -> Iterator[None]:
+    """For command-line tools: a :class:`PaperlibError` becomes one line on stderr and exit status 2.
+
+    Every other exception (a bug) keeps its traceback.
+
+    >>> try:
+    ...     with one_line_errors("demo"):
+    ...         raise InputError("the image is grayscale: give (N, 3, H, W) RGB.")
+    ... except SystemExit as e:
+    ...     print("exit", e.code)
+    exit 2
+    """
+    try:
+        yield
+    except PaperlibError as exc:
+        text = " ".join(str(exc).split())  # one line, whatever the message's own line breaks
+        print(f"{prog}: error: {text}", file=sys.stderr)
+        raise SystemExit(2) from None

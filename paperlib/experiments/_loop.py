@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import MISSING, Field, asdict, fields
 from pathlib import Path
@@ -31,6 +32,7 @@ __all__ = [
     "load_last",
     "resumed",
     "write_config",
+    "masker_optimiser",
     "add_dataclass_args",
     "dataclass_kwargs",
 ]
@@ -143,3 +145,24 @@ def dataclass_kwargs(cls: type, args: dict[str, Any] | argparse.Namespace) -> di
     """The parsed values of the fields of ``cls`` (the inverse of :func:`add_dataclass_args`)."""
     values = vars(args) if isinstance(args, argparse.Namespace) else args
     return {f.name: values[f.name] for f in fields(cls) if f.name in values}
+
+
+def masker_optimiser(
+    masker: torch.nn.Module, lr: float, gate_lr_mult: float, steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """Adam with a cosine schedule over ``steps``, for a masker (the ImageNet and the VOC one).
+
+    The feature filter's shared scale and offset are two scalars that set the gate's threshold for
+    every class: they get a larger step (``gate_lr_mult`` x ``lr``) so that absent classes learn to
+    close the gate within a short run.
+    """
+    gate_names = {"filter.scale", "filter.offset"}
+    named = [(n, p) for n, p in masker.named_parameters() if p.requires_grad]
+    opt = torch.optim.Adam(
+        [
+            {"params": [p for n, p in named if n not in gate_names], "lr": lr},
+            {"params": [p for n, p in named if n in gate_names], "lr": lr * gate_lr_mult},
+        ]
+    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / max(steps, 1), 1.0))))
+    return opt, sched

@@ -15,7 +15,7 @@ Parameterisation: M = sigmoid(theta), theta of shape (N, 1, s, s) with s = ``mas
 M is upsampled bilinearly to (H, W) for Phi, while TV and AV are computed on the low-resolution
 mask (resizing a small mask is itself a smoothness prior, as the paper notes).
 
-Modes of :func:`optimize_masks` (paper figure 2):
+Modes of :func:`optimise_masks` (paper figure 2):
 
 * ``"ssr"`` smallest sufficient region:  l1 TV(M) + l2 AV(M) - log f_c(Phi(X, M)).
 * ``"sdr"`` smallest destroying region: the optimised mask D marks what to *remove*;
@@ -215,6 +215,47 @@ def class_probability(black_box: nn.Module, images: torch.Tensor, classes: Class
         return _probability(black_box, x, cls).to(out_device)
 
 
+def _descend(
+    black_box: nn.Module,
+    x: torch.Tensor,
+    cls: torch.Tensor,
+    theta: torch.Tensor,
+    mode: str,
+    iterations: int,
+    lr: float,
+    config: ObjectiveConfig,
+    fong: dict[str, float],
+    generator: torch.Generator | None,
+    progress: bool,
+) -> dict[str, list[torch.Tensor]]:
+    """The Adam steps of :func:`optimise_masks` on the mask logits ``theta`` (in place); returns the history."""
+    h, w = x.shape[-2:]
+    history: dict[str, list[torch.Tensor]] = {}
+    with torch.enable_grad(), frozen(black_box):
+        with torch.no_grad():  # fail early on malformed logits or a class out of range
+            _check_num_classes(black_box(x[:1]), cls)
+        blurred = gaussian_blur(x, fong["blur_sigma"] * h / 224.0) if mode == "fong" else None
+        optimizer = _Adam(theta, lr)
+        bar = tqdm(range(iterations), desc=f"optimise_masks[{mode}]", disable=not progress, leave=False)
+        for _ in bar:
+            m_low = torch.sigmoid(theta)
+            m = _upsample(m_low, (h, w))
+            if mode == "fong":
+                terms = _fong_terms(black_box, x, m, m_low, cls, blurred, fong)
+            else:
+                alt = alternative_images(
+                    x, p_blur=config.p_blur, blur_sigma=config.blur_sigma, noise_std=config.noise_std, generator=generator
+                )
+                terms = _paper_terms(mode, black_box, x, m, m_low, cls, alt, config)
+            for key, value in terms.items():  # no host sync per step: stacked at the end
+                history.setdefault(key, []).append(value.detach().mean())
+            terms["total"].sum().backward()
+            optimizer.step()
+            if progress:
+                bar.set_postfix(loss=f"{float(history['total'][-1]):.4f}", refresh=False)
+    return history
+
+
 def optimise_masks(
     black_box: nn.Module,
     images: torch.Tensor,
@@ -240,24 +281,16 @@ def optimise_masks(
     upsampled bilinearly to (H, W) for Phi(X, M) = X * M + A * (1 - M), TV and AV are taken on the
     s x s mask. The per-image losses are summed over the batch, so images do not interact.
 
-    Objectives (paper figure 2 and eq. 4; weights l1..l4 and the area's power/eps from ``config``;
-    A drawn anew every iteration with :func:`~paperlib.objective.alternative_images`):
-
-    * ``"ssr"``:  l1 TV(M) + l2 AV(M) - log f_c(Phi(X, M)); returns M.
-    * ``"sdr"``:  l1 TV(D) + l2 AV(D) + l3 f_c(Phi(X, 1 - D))^l4; D marks what to remove; returns D.
-    * ``"both"``: eq. 4, l1 TV(M) + l2 AV(M) - log f_c(Phi(X, M)) + l3 f_c(Phi(X, 1 - M))^l4,
-      evaluated by :func:`~paperlib.objective.saliency_objective`; returns M.
-    * ``"fong"``: Fong & Vedaldi's deletion game, fv_l1 mean|1 - M| + fv_tv TV_beta(M) +
-      f_c(Phi(X, M)) with A = X blurred with sigma = fv_blur_sigma * H / 224; returns 1 - M
-      (see the module docstring for the normalisation of fv_l1 and fv_tv).
-
-    With ``config.classification == "hinge"`` the -log f_c and f_c^l4 terms of the first three
-    modes become the official code's hinge losses, as in :mod:`paperlib.objective`.
+    Objectives: the four modes of the module docstring (``"ssr"``, ``"sdr"``, ``"both"`` = eq. 4 by
+    :func:`~paperlib.objective.saliency_objective`, ``"fong"`` = Fong & Vedaldi's deletion game,
+    which returns 1 - M); weights l1..l4 and the area's power/eps from ``config``; A drawn anew
+    every iteration with :func:`~paperlib.objective.alternative_images`. With
+    ``config.classification == "hinge"`` the class terms of the first three modes are the official
+    code's hinge losses, as in :mod:`paperlib.objective`.
 
     Args:
-        black_box: Frozen classifier, (N, 3, H, W) in [0, 1] -> (N, K) logits. Its parameters
-            receive no gradient and are not modified (their ``requires_grad`` flags and train/eval
-            mode are restored on exit).
+        black_box: Frozen classifier, (N, 3, H, W) in [0, 1] -> (N, K) logits; not modified (its
+            ``requires_grad`` flags and train/eval mode are restored on exit).
         images: X, (N, 3, H, W) in [0, 1].
         classes: (N,) integer classes c, or one int for every image.
         mode: ``"ssr"``, ``"sdr"``, ``"both"`` or ``"fong"``.
@@ -269,18 +302,15 @@ def optimise_masks(
         generator: CPU random generator for the alternative images.
         progress: Show a tqdm progress bar.
         return_history: Also return the per-iteration batch means of the objective's terms.
-        fv_l1: "fong" weight of mean |1 - M| (our normalisation of F&V's lambda1).
-        fv_tv: "fong" weight of TV_beta(M) (our normalisation of F&V's lambda2).
-        fv_beta: "fong" TV exponent beta (F&V: 3).
-        fv_blur_sigma: "fong" blur sigma in pixels at 224 px, scaled with H (F&V: 10).
+        fv_l1, fv_tv, fv_beta, fv_blur_sigma: "fong" weights of mean |1 - M| and of TV_beta(M) (our
+            normalisation of F&V's lambda1 and lambda2), TV exponent beta (F&V: 3) and blur sigma in
+            pixels at 224 px, scaled with H (F&V: 10).
 
     Returns:
-        Saliency masks (N, 1, H, W) in [0, 1] (1 = salient), detached, on the device of
-        ``images``. With ``return_history``, a tuple (masks, history) where history maps term
-        names to (iterations,) tensors of batch means: always ``"total"``; ``"tv"``, ``"area"``,
-        ``"preserve"``/``"p_preserve"`` (ssr, both), ``"destroy"``/``"p_destroy"`` (sdr, both);
-        for "fong" ``"l1"``, ``"tv"`` and ``"prob"`` (f_c of the perturbed image). Probabilities
-        are those seen at each step, before the update.
+        Saliency masks (N, 1, H, W) in [0, 1] (1 = salient), detached, on ``images``' device; with
+        ``return_history`` also ``{term: (iterations,) batch means}``: ``"total"``, ``"tv"``, ``"area"``,
+        ``"preserve"``/``"p_preserve"`` (ssr, both), ``"destroy"``/``"p_destroy"`` (sdr, both), for
+        "fong" ``"l1"``, ``"tv"``, ``"prob"``; probabilities as seen at each step, before the update.
 
     Raises:
         InputError: Malformed images or classes, an unknown mode, or invalid settings.
@@ -297,34 +327,9 @@ def optimise_masks(
     x, cls, out_device = _prepare(black_box, images, classes)
     n, _, h, w = x.shape
     low = (h, w) if mask_size is None else (mask_size, mask_size)
-    theta = torch.full((n, 1, *low), _logit(float(init)), device=x.device, dtype=x.dtype)
-    theta.requires_grad_(True)
-    history: dict[str, list[torch.Tensor]] = {}
-    fong = {"l1": fv_l1, "tv": fv_tv, "beta": fv_beta}
-
-    with torch.enable_grad(), frozen(black_box):
-        with torch.no_grad():  # fail early on malformed logits or a class out of range
-            _check_num_classes(black_box(x[:1]), cls)
-        blurred = gaussian_blur(x, fv_blur_sigma * h / 224.0) if mode == "fong" else None
-        optimizer = _Adam(theta, lr)
-        bar = tqdm(range(iterations), desc=f"optimise_masks[{mode}]", disable=not progress, leave=False)
-        for _ in bar:
-            m_low = torch.sigmoid(theta)
-            m = _upsample(m_low, (h, w))
-            if mode == "fong":
-                terms = _fong_terms(black_box, x, m, m_low, cls, blurred, fong)
-            else:
-                alt = alternative_images(
-                    x, p_blur=config.p_blur, blur_sigma=config.blur_sigma, noise_std=config.noise_std, generator=generator
-                )
-                terms = _paper_terms(mode, black_box, x, m, m_low, cls, alt, config)
-            for key, value in terms.items():  # no host sync per step: stacked at the end
-                history.setdefault(key, []).append(value.detach().mean())
-            terms["total"].sum().backward()
-            optimizer.step()
-            if progress:
-                bar.set_postfix(loss=f"{float(history['total'][-1]):.4f}", refresh=False)
-
+    theta = torch.full((n, 1, *low), _logit(float(init)), device=x.device, dtype=x.dtype).requires_grad_(True)
+    fong = {"l1": fv_l1, "tv": fv_tv, "beta": fv_beta, "blur_sigma": fv_blur_sigma}
+    history = _descend(black_box, x, cls, theta, mode, iterations, lr, config, fong, generator, progress)
     with torch.no_grad():
         m = _upsample(torch.sigmoid(theta), (h, w))
         masks = ((1.0 - m) if mode == "fong" else m).clamp(0.0, 1.0).detach().to(out_device)

@@ -51,7 +51,7 @@ from torch.utils.data import Dataset
 from ..core import data as core_data
 from ..core.classes import ClassIndex
 from ..core.classifiers import BlackBox, classifier_spec, register_classifier
-from ..core.errors import InputError, UnknownClassError, WeightsNotFoundError
+from ..core.errors import InputError, UnknownClassError, WeightsNotFoundError, one_line_errors
 from ..core.masker import Masker
 from .train import TrainConfig, _parse, train
 from .train import main as _train_main
@@ -596,16 +596,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     extra = {k: getattr(cfg, k) for k in keep if getattr(cfg, k) is not None}
     extra["output_gate"] = cfg.output_gate if any(a in rest for a in ("--output-gate", "--no-output-gate")) else True
     try:
-        train_masker(
-            bb,
-            cfg.data[0],
-            encoder=own.masker_encoder,
-            out=out,
-            objective=cfg.objective_preset,
-            objective_weights=cfg.objective,
-            checkpoint_every=cfg.checkpoint_every,
-            **extra,
-        )
+        with one_line_errors("python -m paperlib.train"):
+            train_masker(
+                bb,
+                cfg.data[0],
+                encoder=own.masker_encoder,
+                out=out,
+                objective=cfg.objective_preset,
+                objective_weights=cfg.objective,
+                checkpoint_every=cfg.checkpoint_every,
+                **extra,
+            )
     except KeyboardInterrupt:
         sys.exit(130)
     print(f"Masker written to {Path(out) / 'masker.pt'}; load it with paperlib.load_masker({str(Path(out) / 'masker.pt')!r}).")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import sys
 import time
@@ -39,7 +38,8 @@ from tqdm.auto import tqdm
 from ..core import data
 from ..core._common import atomic_save
 from ..core.classifiers import load_classifier
-from ..core.errors import InputError
+from ..core.data import SkipUnreadable
+from ..core.errors import CorruptImageError, InputError, one_line_errors
 from ..core.masker import Masker, build_masker
 from ..core.objective import OBJECTIVE_PRESETS, ObjectiveConfig, SaliencyLoss
 from ..core.storage import FORMAT, load_masker, save_masker
@@ -84,6 +84,10 @@ class TrainConfig:
         threads: torch CPU threads (0 = torch's default).
         init_from: Masker checkpoint to start the decoder and class embedding from (warm start;
             the architecture must match). Recorded in the run's configuration.
+        max_bad_fraction: Unreadable training images are skipped (each replaced by the next readable
+            one, with a warning, counted as ``skipped_images`` in the log); the run stops with a
+            :class:`~paperlib.core.errors.CorruptImageError` when more than this share of the
+            images drawn so far was unreadable (judged from 64 draws on, or the whole dataset if smaller).
         black_box_size: Side of the images the black box sees during training (the objective's
             two passes): images and masks are resized to it. 0 = the training crop size. A lower
             size makes a step cheaper; evaluation always uses the black box's own size.
@@ -114,6 +118,7 @@ class TrainConfig:
     threads: int = 0
     init_from: str | None = None
     black_box_size: int = 0
+    max_bad_fraction: float = 0.1
 
     def __post_init__(self) -> None:
         if isinstance(self.data, str):  # configurations written before several folders were allowed
@@ -226,7 +231,7 @@ def _black_box_view(images: torch.Tensor, masks: torch.Tensor, size: int) -> tup
 
 
 #: Fields that may change when a run is resumed.
-_RESUMABLE_CHANGES = ("out", "steps", "workers", "threads", "checkpoint_every", "snapshot_every")
+_RESUMABLE_CHANGES = ("out", "steps", "workers", "threads", "checkpoint_every", "snapshot_every", "max_bad_fraction")
 
 
 @dataclass
@@ -242,22 +247,12 @@ class _Run:
     gen: torch.Generator
     step: int = 0
     seen: int = 0
+    skipped: int = 0  # unreadable images passed over so far
 
 
 def _optimiser(masker: Masker, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, Any]:
-    """Adam with a cosine schedule. The feature filter's shared scale and offset are two scalars that
-    set the gate's threshold for every class: they get a larger step (gate_lr_mult) so that absent
-    classes learn to close the gate within a short run."""
-    gate_names = {"filter.scale", "filter.offset"}
-    named = [(n, p) for n, p in masker.named_parameters() if p.requires_grad]
-    opt = torch.optim.Adam(
-        [
-            {"params": [p for n, p in named if n not in gate_names], "lr": cfg.lr},
-            {"params": [p for n, p in named if n in gate_names], "lr": cfg.lr * cfg.gate_lr_mult},
-        ]
-    )
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / max(cfg.steps, 1), 1.0))))
-    return opt, sched
+    """Adam with a cosine schedule (:func:`paperlib.experiments._loop.masker_optimiser`)."""
+    return _loop.masker_optimiser(masker, cfg.lr, cfg.gate_lr_mult, cfg.steps)
 
 
 def _start_run(cfg: TrainConfig) -> _Run:
@@ -282,7 +277,7 @@ def _start_run(cfg: TrainConfig) -> _Run:
         masker.load_state_dict(state["masker_state"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        run.step, run.seen = state["step"], state["seen"]
+        run.step, run.seen, run.skipped = state["step"], state["seen"], state.get("skipped", 0)
         run.gen.set_state(state["generator"])
         _loop.set_rng_state(state["rng"])
         truncate_log(out / "log.jsonl", run.step)
@@ -306,6 +301,7 @@ def _checkpoint(run: _Run) -> None:
             "scheduler": run.sched.state_dict(),
             "step": run.step,
             "seen": run.seen,
+            "skipped": run.skipped,
             "generator": run.gen.get_state(),
             "rng": _loop.rng_state(),
             "train_config": asdict(run.cfg),
@@ -351,6 +347,18 @@ def _train_step(run: _Run, images: torch.Tensor, labels: torch.Tensor, t0: float
     }
 
 
+def _count_unreadable(run: _Run, skipped: int, n: int) -> None:
+    """Add a batch's unreadable images to the run's count; stop when their share passes ``max_bad_fraction``."""
+    run.skipped += skipped
+    drawn = run.seen + run.cfg.batch_size + run.skipped
+    if run.skipped and drawn >= min(64, n) and run.skipped / drawn > run.cfg.max_bad_fraction:
+        raise CorruptImageError(
+            f"{run.skipped} of the {drawn} training images drawn so far could not be read "
+            f"({100 * run.skipped / drawn:.0f} %, above --max-bad-fraction {run.cfg.max_bad_fraction}): "
+            "check or replace the data folder (the warnings above name the files)."
+        )
+
+
 def train(cfg: TrainConfig, *, dataset: Dataset | None = None, progress: bool = True) -> Masker:
     """Train (or resume training) a masker; returns it in eval mode.
 
@@ -364,7 +372,7 @@ def train(cfg: TrainConfig, *, dataset: Dataset | None = None, progress: bool = 
         ConfigMismatchError: ``last.pt`` belongs to a run with another configuration (a ``ValueError``).
     """
     run = _start_run(cfg)
-    ds = dataset if dataset is not None else _default_dataset(cfg)
+    ds = SkipUnreadable(dataset if dataset is not None else _default_dataset(cfg))
     loader = DataLoader(
         ds,
         batch_size=cfg.batch_size,
@@ -380,8 +388,10 @@ def train(cfg: TrainConfig, *, dataset: Dataset | None = None, progress: bool = 
     t0 = time.time()
     try:
         while run.step < cfg.steps:
-            images, labels = next(it)
+            images, labels, skipped = next(it)
+            _count_unreadable(run, int(skipped.sum()), len(ds))
             rec = _train_step(run, images, labels, t0)
+            rec["skipped_images"] = run.skipped
             log.write(json.dumps(rec) + "\n")
             log.flush()
             bar.update(1)
@@ -455,7 +465,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point."""
     cfg = _parse(argv)
     try:
-        train(cfg)
+        with one_line_errors("python -m paperlib.train"):
+            train(cfg)
     except KeyboardInterrupt:
         sys.exit(130)
 

@@ -90,6 +90,7 @@ from ..core.masker import Masker
 from ..core.objective import alternative_images, apply_mask, area, selector_loss, total_variation
 from ..core.paths import CHECKPOINT_DIR, FIGURES_DIR, cache_dir
 from ..core.storage import load_masker, save_masker
+from ._loop import masker_optimiser
 
 __all__ = [
     "NUM_CLASSES",
@@ -1410,20 +1411,6 @@ def _training_images(ds: VOCSegmentation, side: int) -> tuple[torch.Tensor, torc
     return imgs, labels
 
 
-def _voc_optimiser(masker: nn.Module, cfg: MaskerConfig) -> tuple[torch.optim.Optimizer, Any]:
-    """Adam (the gate's scale and offset at ``gate_lr_mult`` x lr) and a cosine schedule over ``cfg.steps``."""
-    gate_names = {"filter.scale", "filter.offset"}
-    named = [(n, p) for n, p in masker.named_parameters() if p.requires_grad]
-    opt = torch.optim.Adam(
-        [
-            {"params": [p for n, p in named if n not in gate_names], "lr": cfg.lr},
-            {"params": [p for n, p in named if n in gate_names], "lr": cfg.lr * cfg.gate_lr_mult},
-        ]
-    )
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / max(cfg.steps, 1), 1.0))))
-    return opt, sched
-
-
 def _voc_batch(imgs: torch.Tensor, side: int, cfg: MaskerConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """A training batch: random crops of area ``crop_scale`` squashed to ``image_size``, random flips.
 
@@ -1486,7 +1473,7 @@ def train_masker(cfg: MaskerConfig | None = None, *, root=None, command: str = "
     side = int(round(cfg.image_size * 256 / 224))
     imgs, labels = _training_images(ds, side)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    opt, sched = _voc_optimiser(masker, cfg)
+    opt, sched = masker_optimiser(masker, cfg.lr, cfg.gate_lr_mult, cfg.steps)
     masker.train()
     log: list[dict] = []
     t0, c0 = time.time(), time.process_time()

@@ -453,6 +453,39 @@ def _only(spec: str, *, size: int, black_box: str, batch: int) -> dict[str, Any]
 
 
 # --------------------------------------------------------------------------- the run
+def _result(
+    ctx: "_Context", rows: list, skipped: list, preset: str, memory: str, image_note: str, size: int, t_start: float
+) -> dict[str, Any]:
+    """The JSON result of :func:`run` (adds each row's speedup over the reference row)."""
+    ref = _add_speedups(rows)
+    hw = hardware()
+    dev = ctx.dev
+    return {
+        "title": "Speed: masks per second, latency and peak memory",
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else hw["cpu"],
+        "hardware": hw,
+        "hardware_line": hardware_line(hw),
+        "torch": torch.__version__,
+        "threads": ctx.n_threads,
+        "preset": preset,
+        "protocol": {
+            **ctx.cfg,
+            "batch_sizes": list(ctx.batch_sizes),
+            "size": size,
+            "mask_iterations_reported": MASK_ITERATIONS,
+            "memory": memory,
+        },
+        "images": image_note,
+        "paper_claim": PAPER_CLAIM,
+        "paper_masks_per_s": PAPER_MASKS_PER_S,
+        "reference": ref["method"] if ref else None,
+        "rows": rows,
+        "skipped": skipped,
+        "seconds": round(time.time() - t_start, 1),
+    }
+
+
 def run(
     preset: str = "quick",
     device: str | torch.device | None = None,
@@ -516,32 +549,7 @@ def run(
         )
         entries = _masker_entries(default_maskers() if maskers is None else maskers, optimised)
         rows, skipped = _measure_all(ctx, entries, baselines, progress)
-        ref = _add_speedups(rows)
-        hw = hardware()
-        result = {
-            "title": "Speed: masks per second, latency and peak memory",
-            "device": str(dev),
-            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else hw["cpu"],
-            "hardware": hw,
-            "hardware_line": hardware_line(hw),
-            "torch": torch.__version__,
-            "threads": ctx.n_threads,
-            "preset": preset,
-            "protocol": {
-                **cfg,
-                "batch_sizes": list(ctx.batch_sizes),
-                "size": int(images.shape[-1]),
-                "mask_iterations_reported": MASK_ITERATIONS,
-                "memory": memory,
-            },
-            "images": image_note,
-            "paper_claim": PAPER_CLAIM,
-            "paper_masks_per_s": PAPER_MASKS_PER_S,
-            "reference": ref["method"] if ref else None,
-            "rows": rows,
-            "skipped": skipped,
-            "seconds": round(time.time() - t_start, 1),
-        }
+        result = _result(ctx, rows, skipped, preset, memory, image_note, int(images.shape[-1]), t_start)
     finally:
         torch.set_num_threads(old_threads)
     if out is not None:

@@ -32,6 +32,7 @@ import zlib
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from ..core.data import _read_loc_csv, _read_voc_xml
 from ..core.errors import PaperlibError
 from ..core.paths import data_root
 
@@ -232,6 +233,60 @@ def _synsets_from_wnids(wnids: set[str], dest: Path) -> None:
     dest.write_text("\n".join(lines) + "\n")
 
 
+def _import_kaggle(kaggle: Path, root: Path, dest: Path, expected_images: int | None) -> Path:
+    """:func:`import_imagenet` from a Kaggle folder: the images linked, the CSV and synsets copied."""
+    val = kaggle / "ILSVRC" / "Data" / "CLS-LOC" / "val"
+    for p in (kaggle / "LOC_synset_mapping.txt", val):
+        if not p.exists():
+            raise DataError(f"ImageNet (Kaggle layout): {p} is missing; unzip the whole download.")
+    boxes = _read_loc_csv(kaggle / "LOC_val_solution.csv")
+    images = {p.stem for p in val.iterdir() if p.suffix.lower() in (".jpeg", ".jpg")}
+    lacking = sorted(set(boxes) - images)
+    if lacking or (expected_images and len(images) < expected_images):
+        raise DataError(
+            f"ImageNet (Kaggle layout): {len(images)} images in {val}, {len(lacking)} boxed ids without "
+            f"an image (first: {lacking[:3]}); the unzip is incomplete."
+        )
+    with staging(root, "imagenet") as tmp:
+        os.symlink(val.resolve(), tmp / "val")  # 6 GB: linked, not copied
+        shutil.copyfile(kaggle / "LOC_val_solution.csv", tmp / "LOC_val_solution.csv")
+        shutil.copyfile(kaggle / "LOC_synset_mapping.txt", tmp / "LOC_synset_mapping.txt")
+        _commit_into(tmp, dest)
+    return _verified(dest)
+
+
+def _import_boxes(tgz: Path, tmp: Path, names: Sequence[str], expected_images: int | None) -> set[str]:
+    """Extract the box XML files of ``tgz`` into ``tmp/ILSVRC2012_bbox_val_v3/val``, check them against the
+    images ``names``; returns the wnids they mention."""
+    xml_names = _extract(
+        tgz,
+        tmp / "bbox",
+        "ImageNet boxes",
+    )
+    xml_dir = tmp / "ILSVRC2012_bbox_val_v3" / "val"
+    xml_dir.mkdir(parents=True)
+    wnids = set()
+    for n in xml_names:
+        p = tmp / "bbox" / n
+        if p.suffix != ".xml":
+            continue
+        try:
+            _, objs = _read_voc_xml(p)
+        except Exception as exc:
+            raise DataError(f"ImageNet boxes: {n} in {tgz} cannot be parsed ({exc}); the archive is corrupt.") from exc
+        wnids.update(w for w, _ in objs)
+        os.rename(p, xml_dir / p.name)
+    shutil.rmtree(tmp / "bbox")
+    stems = {Path(n).stem for n in names}
+    xml_stems = {p.stem for p in xml_dir.iterdir()}
+    if not xml_stems or (expected_images and xml_stems != stems):
+        raise DataError(
+            f"ImageNet boxes: {len(xml_stems)} XML files in {tgz} for {len(stems)} images; the box "
+            "archive does not match the images."
+        )
+    return wnids
+
+
 def import_imagenet(
     sources: Sequence[Path] | None = None,
     root: Path | None = None,
@@ -251,8 +306,6 @@ def import_imagenet(
     Returns:
         The ``imagenet`` folder; :class:`paperlib.data.ImageNetVal` loads it.
     """
-    from ..core.data import _read_loc_csv, _read_voc_xml
-
     root = Path(root or data_root())
     dest = root / "imagenet"
     if sources is None:
@@ -265,24 +318,7 @@ def import_imagenet(
         raise DataError(f"{dest / 'val'} already exists; remove it first to import ImageNet again.")
 
     if kaggle is not None:
-        val = kaggle / "ILSVRC" / "Data" / "CLS-LOC" / "val"
-        for p in (kaggle / "LOC_synset_mapping.txt", val):
-            if not p.exists():
-                raise DataError(f"ImageNet (Kaggle layout): {p} is missing; unzip the whole download.")
-        boxes = _read_loc_csv(kaggle / "LOC_val_solution.csv")
-        images = {p.stem for p in val.iterdir() if p.suffix.lower() in (".jpeg", ".jpg")}
-        lacking = sorted(set(boxes) - images)
-        if lacking or (expected_images and len(images) < expected_images):
-            raise DataError(
-                f"ImageNet (Kaggle layout): {len(images)} images in {val}, {len(lacking)} boxed ids without "
-                f"an image (first: {lacking[:3]}); the unzip is incomplete."
-            )
-        with staging(root, "imagenet") as tmp:
-            os.symlink(val.resolve(), tmp / "val")  # 6 GB: linked, not copied
-            shutil.copyfile(kaggle / "LOC_val_solution.csv", tmp / "LOC_val_solution.csv")
-            shutil.copyfile(kaggle / "LOC_synset_mapping.txt", tmp / "LOC_synset_mapping.txt")
-            _commit_into(tmp, dest)
-        return _verified(dest)
+        return _import_kaggle(kaggle, root, dest, expected_images)
 
     tar, tgz = by_name.get(IMAGENET_VAL_TAR), by_name.get(IMAGENET_BBOX_TGZ)
     if tar is None or tgz is None:
@@ -301,32 +337,7 @@ def import_imagenet(
                 f"ImageNet validation images: {tar} holds {len(names)} images, expected {expected_images}; "
                 "the download is partial. Delete it and download it again."
             )
-        xml_names = _extract(
-            tgz,
-            tmp / "bbox",
-            "ImageNet boxes",
-        )
-        xml_dir = tmp / "ILSVRC2012_bbox_val_v3" / "val"
-        xml_dir.mkdir(parents=True)
-        wnids = set()
-        for n in xml_names:
-            p = tmp / "bbox" / n
-            if p.suffix != ".xml":
-                continue
-            try:
-                _, objs = _read_voc_xml(p)
-            except Exception as exc:
-                raise DataError(f"ImageNet boxes: {n} in {tgz} cannot be parsed ({exc}); the archive is corrupt.") from exc
-            wnids.update(w for w, _ in objs)
-            os.rename(p, xml_dir / p.name)
-        shutil.rmtree(tmp / "bbox")
-        stems = {Path(n).stem for n in names}
-        xml_stems = {p.stem for p in xml_dir.iterdir()}
-        if not xml_stems or (expected_images and xml_stems != stems):
-            raise DataError(
-                f"ImageNet boxes: {len(xml_stems)} XML files in {tgz} for {len(stems)} images; the box "
-                "archive does not match the images."
-            )
+        wnids = _import_boxes(tgz, tmp, names, expected_images)
         if "LOC_synset_mapping.txt" in by_name:
             shutil.copyfile(by_name["LOC_synset_mapping.txt"], tmp / "LOC_synset_mapping.txt")
         elif not (dest / "LOC_synset_mapping.txt").is_file():
