@@ -45,7 +45,16 @@ from ..core.objective import OBJECTIVE_PRESETS, ObjectiveConfig, SaliencyLoss
 from ..core.storage import FORMAT, load_masker, save_masker
 from . import _loop
 
-__all__ = ["TrainConfig", "train", "ResumableSampler", "draw_fake_labels", "truncate_log", "saved_objective", "main"]
+__all__ = [
+    "TrainConfig",
+    "train",
+    "ResumableSampler",
+    "SeededSamples",
+    "draw_fake_labels",
+    "truncate_log",
+    "saved_objective",
+    "main",
+]
 
 
 @dataclass
@@ -138,28 +147,55 @@ def saved_objective(train_config: dict[str, Any]) -> ObjectiveConfig:
     return ObjectiveConfig.preset(train_config.get("objective_preset", "legacy"), **train_config.get("objective", {}))
 
 
-class ResumableSampler(Sampler[int]):
+class ResumableSampler(Sampler):
     """Random permutation per epoch, seeded by (seed, epoch), that can start mid-epoch.
 
     Args:
         n: Dataset size.
         seed: Base seed.
         start: Number of samples already consumed (over all epochs) to skip.
+        positions: Yield ``(position, index)`` pairs (position = samples drawn before this one, over
+            the whole run) for :class:`SeededSamples`, instead of bare indices.
     """
 
-    def __init__(self, n: int, seed: int, start: int = 0) -> None:
-        self.n, self.seed, self.start = n, seed, start
+    def __init__(self, n: int, seed: int, start: int = 0, positions: bool = False) -> None:
+        self.n, self.seed, self.start, self.positions = n, seed, start, positions
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator:
         epoch, offset = divmod(self.start, self.n)
+        pos = self.start
         while True:
             g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
-            perm = torch.randperm(self.n, generator=g).tolist()
-            yield from perm[offset:]
+            for i in torch.randperm(self.n, generator=g).tolist()[offset:]:
+                yield (pos, i) if self.positions else i
+                pos += 1
             offset, epoch = 0, epoch + 1
 
     def __len__(self) -> int:  # infinite in practice; DataLoader only needs a number
         return 2**62
+
+
+class SeededSamples(Dataset):
+    """Draw every sample's random augmentation from its own seed, derived from (run seed, position).
+
+    Item ``(position, index)`` seeds Python's and torch's random generators of the process that
+    loads it (the main process or a loader worker) with a number made from the run's seed and the
+    position, then returns ``base[index]``. A resumed run therefore augments sample ``k`` exactly as
+    the uninterrupted run did, whatever the number of loader workers and wherever it was killed.
+    """
+
+    def __init__(self, base: Dataset, seed: int) -> None:
+        self.base, self.seed = base, seed
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        pos, i = key
+        s = (self.seed * 1_000_003 + pos) % (2**63 - 1)
+        torch.manual_seed(s)
+        random.seed(s)
+        return self.base[i]
 
 
 def draw_fake_labels(
@@ -374,12 +410,13 @@ def train(cfg: TrainConfig, *, dataset: Dataset | None = None, progress: bool = 
     run = _start_run(cfg)
     ds = SkipUnreadable(dataset if dataset is not None else _default_dataset(cfg))
     loader = DataLoader(
-        ds,
+        SeededSamples(ds, cfg.seed),
         batch_size=cfg.batch_size,
-        sampler=ResumableSampler(len(ds), cfg.seed, run.seen),
+        sampler=ResumableSampler(len(ds), cfg.seed, run.seen, positions=True),
         num_workers=cfg.workers,
         drop_last=True,
         persistent_workers=cfg.workers > 0,
+        generator=torch.Generator().manual_seed(cfg.seed),  # its base seed is not drawn from the global RNG
     )
     run.masker.train()
     log = open(run.out / "log.jsonl", "a")
