@@ -91,7 +91,7 @@ class CifarNet(nn.Module):
         scale: Multiplier of the logits (0.125 in Page's design).
 
     Shape:
-        - Input: (N, 3, 32, 32), normalised with :func:`cifar_normalize`.
+        - Input: (N, 3, 32, 32), normalised with :func:`cifar_normalise`.
         - Output: (N, num_classes) logits. ``cam_layer`` outputs (N, 8 * width, 4, 4).
     """
 

@@ -170,7 +170,7 @@ def method_boxes(
         a = alpha[method] if isinstance(alpha, dict) else alpha
         return _to_original(baselines.threshold_box(maps, a), size, batch.sizes)
     if method == "mask":
-        masks = iterative.optimize_masks(black_box, batch.images, batch.labels, mode="fong", iterations=iterations)
+        masks = iterative.optimise_masks(black_box, batch.images, batch.labels, mode="fong", iterations=iterations)
         return _to_original(metrics.mask_to_box(masks, 0.5), size, batch.sizes)
     raise InputError(f"Unknown method {method!r}; known: {', '.join(METHODS)}.")
 

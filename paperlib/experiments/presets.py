@@ -33,7 +33,7 @@ __all__ = [
 
 PRESET_NAMES = ("quick", "full")
 
-#: Iterations of the iterative Mask baseline of Fong & Vedaldi at full scale (``optimize_masks``' default).
+#: Iterations of the iterative Mask baseline of Fong & Vedaldi at full scale (``optimise_masks``' default).
 MASK_ITERATIONS = 300
 
 #: Tables 1-3 (:mod:`paperlib.experiments.evaluate`): validation images, images for the iterative

@@ -8,7 +8,7 @@ result says which):
   bottlenecks each, untrained weights: speed does not depend on weight values), the same design on
   the EfficientNet-Lite0 encoder, and every shipped masker (:func:`paperlib.shipped_maskers`);
 * the **baselines** with the ``efficientnet_lite0`` black box: Grad (gradient saliency), Grad-CAM
-  and the iterative Mask of Fong & Vedaldi (``optimize_masks(mode="fong")``, 300 iterations);
+  and the iterative Mask of Fong & Vedaldi (``optimise_masks(mode="fong")``, 300 iterations);
 * the **speedup** of the best shipped masker over every row.
 
 Protocol

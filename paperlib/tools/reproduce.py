@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from ..core.errors import DataNotFoundError, PaperlibError
+from ..core.errors import DataNotFoundError, InputError, PaperlibError
 from ..core.paths import FIGURES_DIR, REPO_ROOT
 from .sample_images import strict
 
@@ -84,7 +84,7 @@ def _check(name: str, download: bool) -> None:
     elif name == "voc2012":
         data.VOCSegmentation()
     else:
-        raise ValueError(f"unknown data set {name!r}; known: imagenet, cifar10, voc2012")
+        raise InputError(f"unknown data set {name!r}; known: imagenet, cifar10, voc2012")
 
 
 def requires(*names: str, download: bool = False) -> None:
