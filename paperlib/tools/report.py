@@ -53,7 +53,20 @@ FIGURES = [
         "Crop + squash (paper), crop + pad, blur outside.",
     ),
 ]
-TABLES = ["table1", "table2", "table3", "cifar10", "bench", "realtime_cpu", "wsss", "ablation", "beyond", "beyond_quick"]
+TABLES = [
+    "table1",
+    "table2",
+    "table3",
+    "cifar10",
+    "bench",
+    "realtime_cpu",
+    "wsss",
+    "ablation",
+    "beyond",
+    "beyond_quick",
+    "sanity",
+    "sanity_quick",
+]
 #: figure/table stem -> number of the notebook that writes it (to mark those of skipped notebooks)
 SOURCES = {
     "00_data_check": "00",
@@ -78,6 +91,8 @@ SOURCES = {
     "own_classifier_masks": "13",
     "beyond": "14",
     "beyond_quick": "14",
+    "sanity": "14",
+    "sanity_quick": "14",
     "beyond_faithfulness": "14",
     "beyond_metric_bias": "14",
 }
