@@ -66,9 +66,10 @@ figures/notebooks/%.ipynb: notebooks/%.ipynb $(STAMP)
 reproduce: $(STAMP) $(NOTEBOOKS) ## Run every notebook (papermill), skip those whose data are missing (STRICT=1: fail), summary, figures/report.md
 	$(PY) -m paperlib.tools.reproduce --preset $(PRESET) $(if $(filter 1 yes true,$(STRICT)),--strict) $(NOTEBOOKS)
 
-# nbval runs two notebooks at a time (pytest-xdist; each notebook's cells stay in one kernel, in order):
-# kernel start-up and Python work of one overlap the other's computation. NBVAL_WORKERS= runs them one by one.
-NBVAL_WORKERS ?= -n 2 --dist loadfile
+# nbval runs the notebooks one by one. On a machine with more cores, NBVAL_WORKERS="-n 4 --dist loadfile"
+# runs several at a time (pytest-xdist; each notebook's cells stay in one kernel, in order). On 2 cores it
+# is slower: two kernels' torch threads oversubscribe the CPU.
+NBVAL_WORKERS ?=
 
 LINTED := paperlib tests conftest.py notebooks/[0-9][0-9]_*.py
 
