@@ -249,6 +249,7 @@ def _build(cfg: TrainConfig) -> tuple[Masker, torch.nn.Module]:
         masker.init_embedding(black_box.classifier_layer)
     if cfg.init_from:
         start = load_masker(cfg.init_from, black_box=black_box.name)
+        start.close_holes = False  # an inference-time option (the shipped maskers switch it on), not architecture
         if start.config != masker.config:
             raise InputError(
                 f"--init-from {cfg.init_from} has the architecture {start.config}, not {masker.config}: "
