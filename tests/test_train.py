@@ -210,12 +210,12 @@ def test_retrain_runs_classifiers_first_with_their_recorded_commands(tmp_path, m
 def test_warm_start_from_a_shipped_masker_with_hole_closing():
     """--init-from a shipped masker works although it closes holes at inference (not an architecture option)."""
     from paperlib.core.storage import load_masker
-    from paperlib.experiments.train import _build
+    from paperlib.experiments.train import build_for_training
 
     shipped = load_masker("efficientnet_lite0")
     assert shipped.close_holes
     cfg = TrainConfig(init_from="efficientnet_lite0", widths=[256, 128, 64], blocks=1, output_gate=True)
-    masker, _ = _build(cfg)
+    masker, _ = build_for_training(cfg)
     assert not masker.close_holes
     for k, v in shipped.state_dict().items():
         torch.testing.assert_close(masker.state_dict()[k], v, rtol=0, atol=0)

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -238,7 +238,7 @@ def alternative_images(
     p_blur: float = 0.5,
     blur_sigma: float = 10.0,
     noise_std: float = 0.2,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
 ) -> torch.Tensor:
     """Draw the alternative image A of the evidence-removal function, one per image.
 
@@ -248,6 +248,9 @@ def alternative_images(
 
     Args:
         images: (N, 3, H, W) in [0, 1].
+        generator: One generator for the whole batch, or a sequence of N generators, one per image
+            (each image's draws then depend on its own generator only, so a batch split over
+            several processes draws what the whole batch would).
 
     Returns:
         (N, 3, H, W) in [0, 1]; not differentiable with respect to anything (A is a constant).
@@ -255,9 +258,21 @@ def alternative_images(
     with torch.no_grad():
         n, c, h, w = images.shape
         dev = images.device
-        use_blur = torch.rand(n, generator=generator, device="cpu").lt(p_blur).to(dev).view(n, 1, 1, 1)
-        colour = torch.rand(n, c, 1, 1, generator=generator, device="cpu").to(dev, images.dtype)
-        noise = torch.randn(n, c, h, w, generator=generator, device="cpu").to(dev, images.dtype) * noise_std
+        if isinstance(generator, (list, tuple)):
+            if len(generator) != n:
+                raise InputError(f"{len(generator)} generators for {n} images: give one per image.")
+            draws = [
+                (torch.rand(1, generator=g), torch.rand(1, c, 1, 1, generator=g), torch.randn(1, c, h, w, generator=g))
+                for g in generator
+            ]
+            use_blur, colour, noise = (torch.cat(d) for d in zip(*draws))
+        else:
+            use_blur = torch.rand(n, generator=generator, device="cpu")
+            colour = torch.rand(n, c, 1, 1, generator=generator, device="cpu")
+            noise = torch.randn(n, c, h, w, generator=generator, device="cpu")
+        use_blur = use_blur.lt(p_blur).to(dev).view(n, 1, 1, 1)
+        colour = colour.to(dev, images.dtype)
+        noise = noise.to(dev, images.dtype) * noise_std
         solid = (colour + noise).clamp(0.0, 1.0)
         if bool(use_blur.any()):
             blurred = gaussian_blur(images, blur_sigma * h / 224.0)
@@ -350,7 +365,7 @@ def saliency_objective(
     gate: torch.Tensor | None = None,
     config: ObjectiveConfig = ObjectiveConfig(),
     alternative: torch.Tensor | None = None,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Evaluate eq. 4 per sample, with every term returned for logging.
 
@@ -365,7 +380,7 @@ def saliency_objective(
         gate: Feature-filter gate (N, h, w), for the optional selector loss.
         config: Weights and choices.
         alternative: A; drawn with :func:`alternative_images` when None.
-        generator: Random generator for A.
+        generator: Random generator for A, or one per image (:func:`alternative_images`).
 
     Returns:
         Dict of (N,) tensors: ``tv``, ``area``, ``preserve`` (-log f_c(Phi(X, M)) or its hinge),

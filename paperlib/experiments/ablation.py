@@ -56,6 +56,7 @@ __all__ = [
     "TUNE_VAL",
     "threshold_correct",
     "error_of",
+    "paired_gain",
     "evaluate_checkpoint",
     "total_steps",
     "ablation_table",
@@ -193,6 +194,27 @@ def error_of(correct: dict[float, torch.Tensor], part: slice = slice(None)) -> d
     return {
         str(t): round(100.0 * (1 - float(c[part].float().mean())), 1) if len(c[part]) else float("nan")
         for t, c in correct.items()
+    }
+
+
+def paired_gain(new: torch.Tensor, old: torch.Tensor) -> dict[str, float]:
+    """Paired comparison of two maskers' per-image localisation correctness on the same images.
+
+    Returns the gain in error points (old error - new error, positive = the new one is better), its
+    paired standard error ``std(d) / sqrt(n)`` of ``d_i = new_i - old_i`` (in points), ``n`` and both errors.
+
+    >>> paired_gain(torch.tensor([1, 1, 0, 1]).bool(), torch.tensor([1, 0, 0, 1]).bool())
+    {'gain_points': 25.0, 'se_points': 25.0, 'n': 4, 'err_new': 25.0, 'err_old': 50.0}
+    """
+    d = new.float() - old.float()
+    n = len(d)
+    se = float(d.std(unbiased=True)) / n**0.5 if n > 1 else float("nan")
+    return {
+        "gain_points": round(100 * float(d.mean()), 1),
+        "se_points": round(100 * se, 1),
+        "n": n,
+        "err_new": round(100 * (1 - float(new.float().mean())), 1),
+        "err_old": round(100 * (1 - float(old.float().mean())), 1),
     }
 
 

@@ -16,11 +16,20 @@ Every step's terms go to ``<out>/log.jsonl``; ``<out>/last.pt`` is written atomi
 ``checkpoint_every`` steps and on Ctrl-C, holding the model, optimiser, data position and random
 states, so that running the same command again resumes where it stopped. A kill loses at most
 the steps since the last checkpoint. ``<out>/masker.pt`` is the final masker checkpoint.
+
+Several processes (``torchrun --nproc_per_node N -m paperlib.train ...``, gloo on the CPU, nccl on
+CUDA) train the model that one process would train with the same global ``--batch-size``: each rank
+loads its share of every batch of the run's one sample order, every sample's random draws
+(augmentation, fake label, alternative image) come from its own seed, the decoder's batch norm
+spans all ranks (:mod:`paperlib.experiments._dist`), and only rank 0 writes. On CUDA a run uses
+mixed precision (bf16 where supported, else fp16 with a gradient scaler), channels-last tensors and
+pinned memory unless told otherwise (``--amp``, ``--channels-last``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import sys
@@ -43,7 +52,7 @@ from ..core.errors import CorruptImageError, InputError, one_line_errors
 from ..core.masker import Masker, build_masker
 from ..core.objective import OBJECTIVE_PRESETS, ObjectiveConfig, SaliencyLoss
 from ..core.storage import FORMAT, load_masker, save_masker
-from . import _loop
+from . import _dist, _loop
 
 __all__ = [
     "TrainConfig",
@@ -51,6 +60,9 @@ __all__ = [
     "ResumableSampler",
     "SeededSamples",
     "draw_fake_labels",
+    "sample_generators",
+    "build_for_training",
+    "training_dataset",
     "truncate_log",
     "saved_objective",
     "main",
@@ -100,6 +112,16 @@ class TrainConfig:
         black_box_size: Side of the images the black box sees during training (the objective's
             two passes): images and masks are resized to it. 0 = the training crop size. A lower
             size makes a step cheaper; evaluation always uses the black box's own size.
+        draws: ``"per-sample"``: each sample's fake label and alternative image come from a seed made
+            of (seed, its position in the run), like its augmentation, so that any number of
+            processes draws the same (required under ``torchrun``); ``"per-batch"``: one generator
+            for the run, drawn batch by batch (how runs before version 0.3 drew, the shipped
+            maskers among them).
+        device: ``"auto"`` (``cuda:<local rank>`` when CUDA is available, else the CPU), ``"cpu"`` or ``"cuda"``.
+        amp: Mixed precision: ``"auto"`` (on CUDA bf16 where supported, else fp16 with a gradient
+            scaler; off on the CPU), ``"off"``, ``"bf16"`` or ``"fp16"`` (CUDA only).
+        channels_last: ``"auto"`` (on CUDA only), ``"on"`` or ``"off"``: the channels-last memory format
+            for images, masker and black box.
     """
 
     black_box: str = "efficientnet_lite0"
@@ -128,6 +150,10 @@ class TrainConfig:
     init_from: str | None = None
     black_box_size: int = 0
     max_bad_fraction: float = 0.1
+    draws: str = "per-sample"
+    device: str = "auto"
+    amp: str = "auto"
+    channels_last: str = "auto"
 
     def __post_init__(self) -> None:
         if isinstance(self.data, str):  # configurations written before several folders were allowed
@@ -180,7 +206,7 @@ class SeededSamples(Dataset):
 
     Item ``(position, index)`` seeds Python's and torch's random generators of the process that
     loads it (the main process or a loader worker) with a number made from the run's seed and the
-    position, then returns ``base[index]``. A resumed run therefore augments sample ``k`` exactly as
+    position, then returns ``base[index]`` with the position appended (``(*base[index], position)``). A resumed run therefore augments sample ``k`` exactly as
     the uninterrupted run did, whatever the number of loader workers and wherever it was killed.
     """
 
@@ -195,22 +221,39 @@ class SeededSamples(Dataset):
         s = (self.seed * 1_000_003 + pos) % (2**63 - 1)
         torch.manual_seed(s)
         random.seed(s)
-        return self.base[i]
+        item = self.base[i]
+        return (*item, pos) if isinstance(item, tuple) else (item, pos)
 
 
 def draw_fake_labels(
-    labels: torch.Tensor, num_classes: int, prob: float, generator: torch.Generator
+    labels: torch.Tensor, num_classes: int, prob: float, generator: torch.Generator | Sequence[torch.Generator]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Replace each label with probability ``prob`` by a uniformly drawn *different* class.
+
+    Args:
+        generator: One generator for the batch, or one per label (see :func:`sample_generators`).
 
     Returns:
         (classes (N,), is_real (N,) bool).
     """
     n = len(labels)
-    fake = torch.rand(n, generator=generator) < prob
-    shift = torch.randint(1, num_classes, (n,), generator=generator)
-    classes = torch.where(fake, (labels + shift) % num_classes, labels)
+    if isinstance(generator, (list, tuple)):
+        fake = torch.cat([torch.rand(1, generator=g) < prob for g in generator])
+        shift = torch.cat([torch.randint(1, num_classes, (1,), generator=g) for g in generator])
+    else:
+        fake = torch.rand(n, generator=generator) < prob
+        shift = torch.randint(1, num_classes, (n,), generator=generator)
+    classes = torch.where(fake, (labels.cpu() + shift) % num_classes, labels.cpu())
     return classes, ~fake
+
+
+def sample_generators(seed: int, positions: torch.Tensor) -> list[torch.Generator]:
+    """One generator per sample for its fake label and alternative image, seeded by (run seed, position).
+
+    The seeds differ from the augmentation's (:class:`SeededSamples`), and a sample draws the same
+    numbers whichever process, batch or resumed run it lands in.
+    """
+    return [torch.Generator().manual_seed((2 * (seed * 1_000_003 + int(p)) + 1) % (2**63 - 1)) for p in positions]
 
 
 def truncate_log(path: Path, step: int) -> None:
@@ -218,7 +261,8 @@ def truncate_log(path: Path, step: int) -> None:
     _loop.truncate_log(path, step, key="step")
 
 
-def _default_dataset(cfg: TrainConfig) -> Dataset:
+def training_dataset(cfg: TrainConfig) -> Dataset:
+    """The labelled, augmented training images of ``cfg.data`` (random resized crop and flip; CIFAR-10: padded crop and flip)."""
     if cfg.black_box == "cifar10":
         tf = T.Compose([T.RandomCrop(32, padding=4, padding_mode="reflect"), T.RandomHorizontalFlip(), T.ToTensor()])
         if cfg.data is None:
@@ -230,7 +274,8 @@ def _default_dataset(cfg: TrainConfig) -> Dataset:
     return folders[0] if len(folders) == 1 else ConcatDataset(folders)
 
 
-def _build(cfg: TrainConfig) -> tuple[Masker, torch.nn.Module]:
+def build_for_training(cfg: TrainConfig) -> tuple[Masker, torch.nn.Module]:
+    """The masker to train (fresh, seeded by ``cfg.seed``, or warm-started from ``cfg.init_from``) and its black box."""
     black_box = load_classifier(cfg.black_box)
     # Seed after loading the black box: building it the first time in a process draws random
     # initial weights, which would otherwise change the masker's initialisation.
@@ -267,8 +312,21 @@ def _black_box_view(images: torch.Tensor, masks: torch.Tensor, size: int) -> tup
     return small.clamp(0.0, 1.0), F.interpolate(masks, size=(size, size), mode="bilinear", align_corners=False)
 
 
-#: Fields that may change when a run is resumed.
-_RESUMABLE_CHANGES = ("out", "steps", "workers", "threads", "checkpoint_every", "snapshot_every", "max_bad_fraction")
+#: Fields that may change when a run is resumed (how it runs, not what it computes).
+_RESUMABLE_CHANGES = (
+    "out",
+    "steps",
+    "workers",
+    "threads",
+    "checkpoint_every",
+    "snapshot_every",
+    "max_bad_fraction",
+    "device",
+    "amp",
+    "channels_last",
+)
+#: What a run folder written before a field existed meant by it (for the resume check).
+_LEGACY_DEFAULTS = {"draws": "per-batch"}
 
 
 @dataclass
@@ -282,6 +340,11 @@ class _Run:
     opt: torch.optim.Optimizer
     sched: Any
     gen: torch.Generator
+    ctx: _dist.Context = field(default_factory=_dist.Context)
+    model: torch.nn.Module | None = None  # the masker, wrapped in DistributedDataParallel with several processes
+    amp_dtype: torch.dtype | None = None
+    scaler: Any = None
+    channels_last: bool = False
     step: int = 0
     seen: int = 0
     skipped: int = 0  # unreadable images passed over so far
@@ -292,50 +355,111 @@ def _optimiser(masker: Masker, cfg: TrainConfig) -> tuple[torch.optim.Optimizer,
     return _loop.masker_optimiser(masker, cfg.lr, cfg.gate_lr_mult, cfg.steps)
 
 
-def _start_run(cfg: TrainConfig) -> _Run:
+def _precision(cfg: TrainConfig, device: torch.device) -> tuple[torch.dtype | None, bool]:
+    """(autocast dtype or None, whether to use the fp16 gradient scaler) for ``cfg.amp`` on ``device``."""
+    if cfg.amp not in ("auto", "off", "bf16", "fp16"):
+        raise InputError(f"--amp {cfg.amp!r}: choose auto, off, bf16 or fp16.")
+    if cfg.amp == "off" or (cfg.amp == "auto" and device.type != "cuda"):
+        return None, False
+    if cfg.amp == "auto":
+        return (torch.bfloat16, False) if torch.cuda.is_bf16_supported() else (torch.float16, True)
+    if cfg.amp == "fp16" and device.type != "cuda":
+        raise InputError("--amp fp16 needs CUDA; on the CPU use --amp bf16 or off.")
+    return (torch.bfloat16, False) if cfg.amp == "bf16" else (torch.float16, True)
+
+
+def _check_execution(cfg: TrainConfig, ctx: _dist.Context) -> None:
+    if cfg.draws not in ("per-sample", "per-batch"):
+        raise InputError(f"--draws {cfg.draws!r}: choose per-sample or per-batch.")
+    if ctx.distributed and cfg.draws != "per-sample":
+        raise InputError("Several processes need --draws per-sample (each sample's draws from its own seed).")
+    if cfg.channels_last not in ("auto", "on", "off"):
+        raise InputError(f"--channels-last {cfg.channels_last!r}: choose auto, on or off.")
+
+
+def _place(run: _Run) -> None:
+    """Move the masker and the black box to the run's device and memory format; choose the precision."""
+    ctx, cfg = run.ctx, run.cfg
+    run.channels_last = cfg.channels_last == "on" or (cfg.channels_last == "auto" and ctx.device.type == "cuda")
+    fmt = torch.channels_last if run.channels_last else torch.contiguous_format
+    run.masker.to(ctx.device, memory_format=fmt)
+    run.loss_fn.black_box.to(ctx.device, memory_format=fmt)
+    run.amp_dtype, use_scaler = _precision(cfg, ctx.device)
+    run.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+    run.model = run.masker
+
+
+def _wrap(run: _Run) -> None:
+    """With several processes: batch norm over the global batch, and DistributedDataParallel."""
+    ctx = run.ctx
+    if ctx.distributed:
+        _dist.convert_batchnorm(run.masker)
+        ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+        run.model = torch.nn.parallel.DistributedDataParallel(run.masker, device_ids=ids, find_unused_parameters=True)
+
+
+def _resume(run: _Run, state: dict[str, Any]) -> None:
+    """Check ``last.pt``'s configuration against the run's and restore its state."""
+    cfg, out = run.cfg, run.out
+    saved = dict(state["train_config"])
+    mine = {k: v for k, v in asdict(cfg).items() if k not in ("objective", "objective_preset")}
+    mine["resolved_objective"] = cfg.objective_config()
+    saved["resolved_objective"] = saved_objective(saved)
+    _loop.check_resume(out / "last.pt", saved, mine, _RESUMABLE_CHANGES, defaults={**asdict(TrainConfig()), **_LEGACY_DEFAULTS})
+    run.masker.load_state_dict(state["masker_state"])
+    run.opt.load_state_dict(state["optimizer"])
+    run.sched.load_state_dict(state["scheduler"])
+    run.step, run.seen, run.skipped = state["step"], state["seen"], state.get("skipped", 0)
+    run.gen.set_state(state["generator"])
+    _loop.set_rng_state(state["rng"])
+    if run.scaler is not None and state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
+    if run.ctx.main:
+        truncate_log(out / "log.jsonl", run.step)
+        print(f"Resuming {out} at step {run.step}.", file=sys.stderr)
+
+
+def _start_run(cfg: TrainConfig, ctx: _dist.Context | None = None) -> _Run:
     """Seed, build the masker, loss and optimiser, and resume from ``last.pt`` if there is one."""
+    ctx = ctx or _dist.Context()
+    _check_execution(cfg, ctx)
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if ctx.main:
+        out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
-    masker, black_box = _build(cfg)
+    masker, black_box = build_for_training(cfg)
     loss_fn = SaliencyLoss(black_box, cfg.objective_config())
     opt, sched = _optimiser(masker, cfg)
-    run = _Run(cfg, out, masker, loss_fn, opt, sched, torch.Generator().manual_seed(cfg.seed + 1))
+    run = _Run(cfg, out, masker, loss_fn, opt, sched, torch.Generator().manual_seed(cfg.seed + 1), ctx=ctx)
+    _place(run)  # before resuming: the optimiser's state is then loaded where its parameters live
     state = _loop.load_last(out)
     if state is not None:
-        saved = dict(state["train_config"])
-        mine = {k: v for k, v in asdict(cfg).items() if k not in ("objective", "objective_preset")}
-        mine["resolved_objective"] = cfg.objective_config()
-        saved["resolved_objective"] = saved_objective(saved)
-        _loop.check_resume(out / "last.pt", saved, mine, _RESUMABLE_CHANGES, defaults=asdict(TrainConfig()))
-        masker.load_state_dict(state["masker_state"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        run.step, run.seen, run.skipped = state["step"], state["seen"], state.get("skipped", 0)
-        run.gen.set_state(state["generator"])
-        _loop.set_rng_state(state["rng"])
-        truncate_log(out / "log.jsonl", run.step)
-        print(f"Resuming {out} at step {run.step}.", file=sys.stderr)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        _resume(run, state)
+    _wrap(run)
+    if ctx.main:
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     return run
 
 
 def _checkpoint(run: _Run) -> None:
+    if not run.ctx.main:
+        return
     masker = run.masker
     atomic_save(
         {
             "masker": {
                 "format": FORMAT,
                 "config": masker.config,
-                "state_dict": masker.trainable_state_dict(),
+                "state_dict": _cpu(masker.trainable_state_dict()),
                 "meta": {"step": run.step},
             },
-            "masker_state": masker.state_dict(),
+            "masker_state": _cpu(masker.state_dict()),
             "optimizer": run.opt.state_dict(),
             "scheduler": run.sched.state_dict(),
+            "scaler": run.scaler.state_dict() if run.scaler is not None else None,
             "step": run.step,
             "seen": run.seen,
             "skipped": run.skipped,
@@ -347,46 +471,78 @@ def _checkpoint(run: _Run) -> None:
     )
 
 
+def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in state.items()}
+
+
 def _nan_mean(values: torch.Tensor, keep: torch.Tensor) -> float:
     """Mean of ``values[keep]``, NaN when ``keep`` selects nothing."""
     return float(values[keep].mean()) if keep.any() else float("nan")
 
 
-def _train_step(run: _Run, images: torch.Tensor, labels: torch.Tensor, t0: float) -> dict[str, Any]:
-    """One Adam step on a batch; returns the step's log record."""
-    cfg, masker, loss_fn = run.cfg, run.masker, run.loss_fn
-    classes, is_real = draw_fake_labels(labels, masker.num_classes, cfg.fake_prob, run.gen)
-    outp = masker(images, classes, return_aux=True)
-    seen_images, seen_masks = _black_box_view(images, outp.mask, cfg.black_box_size)
-    loss = loss_fn(seen_images, seen_masks, classes, is_real=is_real, masks_low=outp.mask_low, gate=outp.gate, generator=run.gen)
+def _draws(run: _Run, labels: torch.Tensor, positions: torch.Tensor | None) -> tuple[Any, torch.Tensor, torch.Tensor]:
+    """(generator(s) for the alternative images, classes, is_real) of a batch."""
+    cfg, masker = run.cfg, run.masker
+    gens: Any = run.gen if cfg.draws == "per-batch" or positions is None else sample_generators(cfg.seed, positions)
+    classes, is_real = draw_fake_labels(labels, masker.num_classes, cfg.fake_prob, gens)
+    return gens, classes, is_real
+
+
+def _train_step(
+    run: _Run, images: torch.Tensor, labels: torch.Tensor, t0: float, positions: torch.Tensor | None = None
+) -> dict[str, Any]:
+    """One Adam step on a batch (this rank's share of it); returns the step's log record (whole batch)."""
+    cfg, loss_fn, ctx = run.cfg, run.loss_fn, run.ctx
+    gens, classes, is_real = _draws(run, labels, positions)
+    dev = ctx.device
+    images = images.to(dev, non_blocking=True)
+    if run.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    classes, is_real = classes.to(dev), is_real.to(dev)
+    autocast = torch.autocast(dev.type, dtype=run.amp_dtype) if run.amp_dtype is not None else contextlib.nullcontext()
+    with autocast:
+        outp = (run.model or run.masker)(images, classes, return_aux=True)
+        seen_images, seen_masks = _black_box_view(images, outp.mask, cfg.black_box_size)
+        loss = loss_fn(seen_images, seen_masks, classes, is_real=is_real, masks_low=outp.mask_low, gate=outp.gate, generator=gens)
     run.opt.zero_grad(set_to_none=True)
-    loss.backward()
-    run.opt.step()
+    if run.scaler is not None:
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.opt)
+        run.scaler.update()
+    else:
+        loss.backward()
+        run.opt.step()
     run.sched.step()
     run.step += 1
-    run.seen += len(images)
-    terms = loss_fn.last_terms
-    real = terms["is_real"]
-    area, gate = outp.mask_low.detach(), outp.gate.detach().flatten(1).amax(1)
+    run.seen += cfg.batch_size
+    return _record(run, outp, t0)
+
+
+def _record(run: _Run, outp: Any, t0: float) -> dict[str, Any]:
+    """The log record of a step, from every rank's per-sample terms (gathered)."""
+    terms, ctx = run.loss_fn.last_terms, run.ctx
+    per_sample = {k: terms[k].detach().float() for k in ("total", "tv", "preserve", "destroy", "p_preserve", "p_destroy")}
+    per_sample["area"] = outp.mask_low.detach().float().flatten(1).mean(1)
+    per_sample["gate"] = outp.gate.detach().float().flatten(1).amax(1)
+    per_sample["is_real"] = terms["is_real"].float()
+    per_sample = {k: _dist.gather(v, ctx).cpu() for k, v in per_sample.items()}
+    real = per_sample["is_real"].bool()
     return {
         "step": run.step,
         "time": round(time.time() - t0, 2),
         "lr": run.sched.get_last_lr()[0],
-        "loss": loss.item(),
-        **{
-            k: terms[k].detach()[real].mean().item() if real.any() else float("nan")
-            for k in ("tv", "preserve", "destroy", "p_preserve", "p_destroy")
-        },
-        "area_real": _nan_mean(area, real),
-        "area_fake": _nan_mean(area, ~real),
-        "gate_real": _nan_mean(gate, real),
-        "gate_fake": _nan_mean(gate, ~real),
+        "loss": float(per_sample["total"].mean()),
+        **{k: _nan_mean(per_sample[k], real) for k in ("tv", "preserve", "destroy", "p_preserve", "p_destroy")},
+        "area_real": _nan_mean(per_sample["area"], real),
+        "area_fake": _nan_mean(per_sample["area"], ~real),
+        "gate_real": _nan_mean(per_sample["gate"], real),
+        "gate_fake": _nan_mean(per_sample["gate"], ~real),
     }
 
 
 def _count_unreadable(run: _Run, skipped: int, n: int) -> None:
-    """Add a batch's unreadable images to the run's count; stop when their share passes ``max_bad_fraction``."""
-    run.skipped += skipped
+    """Add a batch's unreadable images (all ranks) to the run's count; stop when their share passes ``max_bad_fraction``."""
+    run.skipped += int(_dist.all_sum(skipped, run.ctx))
     drawn = run.seen + run.cfg.batch_size + run.skipped
     if run.skipped and drawn >= min(64, n) and run.skipped / drawn > run.cfg.max_bad_fraction:
         raise CorruptImageError(
@@ -396,67 +552,106 @@ def _count_unreadable(run: _Run, skipped: int, n: int) -> None:
         )
 
 
+def _loader(run: _Run, ds: Dataset) -> DataLoader:
+    """This rank's loader: its share of each global batch of the run's one sample order, from the run's position."""
+    cfg, ctx = run.cfg, run.ctx
+    order = ResumableSampler(len(ds), cfg.seed, run.seen, positions=True)
+    return DataLoader(
+        SeededSamples(ds, cfg.seed),
+        batch_size=cfg.batch_size // ctx.world,
+        sampler=_dist.RankSlice(order, cfg.batch_size, ctx.rank, ctx.world),
+        num_workers=cfg.workers,
+        drop_last=True,
+        persistent_workers=cfg.workers > 0,
+        pin_memory=ctx.device.type == "cuda",
+        generator=torch.Generator().manual_seed(cfg.seed),  # its base seed is not drawn from the global RNG
+    )
+
+
+def _after_step(run: _Run, rec: dict[str, Any], log: Any, bar: Any) -> None:
+    """Log (rank 0), checkpoint and snapshot after a step."""
+    cfg = run.cfg
+    if run.ctx.main:
+        log.write(json.dumps(rec) + "\n")
+        log.flush()
+        bar.update(1)
+        bar.set_postfix(
+            loss=f"{rec['loss']:.3f}",
+            area=f"{rec['area_real']:.2f}",
+            fake=f"{rec['area_fake']:.2f}",
+            p=f"{rec['p_preserve']:.2f}",
+        )
+    if run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps:
+        _checkpoint(run)
+    if cfg.snapshot_every and run.step % cfg.snapshot_every == 0 and run.ctx.main:
+        meta = {"step": run.step, "train_config": asdict(cfg)}
+        save_masker(run.masker, run.out / "snapshots" / f"step{run.step:06d}.pt", meta=meta)
+
+
 def train(cfg: TrainConfig, *, dataset: Dataset | None = None, progress: bool = True) -> Masker:
     """Train (or resume training) a masker; returns it in eval mode.
+
+    Started by ``torchrun`` (``WORLD_SIZE`` > 1), each process trains its share of every global
+    batch (see the module docstring); otherwise one process trains on ``cfg.device``.
 
     Args:
         cfg: The run's configuration. If ``<cfg.out>/last.pt`` exists the run resumes from it
             (its configuration must match, apart from ``steps``, which may be raised).
         dataset: Labelled images (image (3, S, S) in [0, 1], class index); default from ``cfg.data``.
-        progress: Show a tqdm bar with the loss terms.
+        progress: Show a tqdm bar with the loss terms (rank 0).
 
     Raises:
         ConfigMismatchError: ``last.pt`` belongs to a run with another configuration (a ``ValueError``).
     """
-    run = _start_run(cfg)
-    ds = SkipUnreadable(dataset if dataset is not None else _default_dataset(cfg))
-    loader = DataLoader(
-        SeededSamples(ds, cfg.seed),
-        batch_size=cfg.batch_size,
-        sampler=ResumableSampler(len(ds), cfg.seed, run.seen, positions=True),
-        num_workers=cfg.workers,
-        drop_last=True,
-        persistent_workers=cfg.workers > 0,
-        generator=torch.Generator().manual_seed(cfg.seed),  # its base seed is not drawn from the global RNG
-    )
+    ctx = _dist.setup(cfg.device)
+    run = None
+    try:
+        run = _start_run(cfg, ctx)
+        ds = SkipUnreadable(dataset if dataset is not None else training_dataset(cfg))
+        _loop_steps(run, _loader(run, ds), len(ds), progress)
+    finally:
+        if run is not None:
+            run.model = None  # free DistributedDataParallel before its process group (else gloo's teardown can hang)
+        _dist.cleanup(ctx)
+    run.masker.eval()
+    if ctx.main:
+        save_masker(run.masker, run.out / "masker.pt", meta={"step": run.step, "train_config": asdict(cfg)})
+    return run.masker
+
+
+def _loop_steps(run: _Run, loader: DataLoader, n: int, progress: bool) -> None:
+    """Train until ``cfg.steps``; on Ctrl-C checkpoint and re-raise."""
+    cfg = run.cfg
     run.masker.train()
-    log = open(run.out / "log.jsonl", "a")
-    bar = tqdm(total=cfg.steps, initial=run.step, disable=not progress, desc=f"train {cfg.black_box}", dynamic_ncols=True)
+    log = open(run.out / "log.jsonl", "a") if run.ctx.main else None
+    bar = tqdm(
+        total=cfg.steps,
+        initial=run.step,
+        disable=not (progress and run.ctx.main),
+        desc=f"train {cfg.black_box}",
+        dynamic_ncols=True,
+    )
     it = iter(loader)
     t0 = time.time()
     try:
         while run.step < cfg.steps:
-            images, labels, skipped = next(it)
-            _count_unreadable(run, int(skipped.sum()), len(ds))
-            rec = _train_step(run, images, labels, t0)
+            images, labels, skipped, positions = next(it)
+            _count_unreadable(run, int(skipped.sum()), n)
+            rec = _train_step(run, images, labels, t0, positions)
             rec["skipped_images"] = run.skipped
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-            bar.update(1)
-            bar.set_postfix(
-                loss=f"{rec['loss']:.3f}",
-                area=f"{rec['area_real']:.2f}",
-                fake=f"{rec['area_fake']:.2f}",
-                p=f"{rec['p_preserve']:.2f}",
-            )
-            if run.step % cfg.checkpoint_every == 0 or run.step == cfg.steps:
-                _checkpoint(run)
-            if cfg.snapshot_every and run.step % cfg.snapshot_every == 0:
-                meta = {"step": run.step, "train_config": asdict(cfg)}
-                save_masker(run.masker, run.out / "snapshots" / f"step{run.step:06d}.pt", meta=meta)
+            _after_step(run, rec, log, bar)
     except KeyboardInterrupt:
         _checkpoint(run)
-        print(
-            f"\nInterrupted: checkpoint saved at step {run.step} in {run.out / 'last.pt'}; run the same command to resume.",
-            file=sys.stderr,
-        )
+        if run.ctx.main:
+            print(
+                f"\nInterrupted: checkpoint saved at step {run.step} in {run.out / 'last.pt'}; run the same command to resume.",
+                file=sys.stderr,
+            )
         raise
     finally:
         bar.close()
-        log.close()
-    run.masker.eval()
-    save_masker(run.masker, run.out / "masker.pt", meta={"step": run.step, "train_config": asdict(cfg)})
-    return run.masker
+        if log is not None:
+            log.close()
 
 
 #: ``--preset-objective`` choices; ``default`` is the meaning the flag had before 0.2 (kept for old commands).
