@@ -128,3 +128,16 @@ def test_bad_execution_options_are_clear_errors(tmp_path):
     for kw, msg in [({"amp": "fp8"}, "--amp"), ({"draws": "each"}, "--draws"), ({"channels_last": "yes"}, "--channels-last")]:
         with pytest.raises(InputError, match=msg):
             train(TrainConfig(out=str(tmp_path / "x"), steps=1, **kw), progress=False)
+
+
+def test_mixed_precision_and_channels_last_train_on_the_cpu(reference, tmp_path):
+    """The CUDA options run on the CPU too (bf16 autocast, channels-last): finite loss, weights move, masker saved."""
+    data, root, one = reference
+    a = _args3(data, tmp_path / "amp", 0)
+    a[a.index("--steps") + 1] = "2"
+    cfg = _parse([*a, "--amp", "bf16", "--channels-last", "on", "--device", "cpu"])
+    masker = train(cfg, progress=False)
+    assert all(torch.isfinite(torch.tensor(_losses(tmp_path / "amp"))))
+    assert _max_diff(one, masker) > 0
+    with pytest.raises(ValueError, match="--amp fp16 needs CUDA"):
+        train(_parse([*a, "--amp", "fp16", "--device", "cpu"]), progress=False)

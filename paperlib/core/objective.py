@@ -407,10 +407,10 @@ def saliency_objective(
         multi = bool(getattr(black_box, "multi_label", False))
         pres, pk = preserve_term(logits[: len(real)], c, config, multi_label=multi)
         dest, pd = destroy_term(logits[len(real) :], c, config, multi_label=multi)
-        preserve = preserve.index_put((real,), pres)
-        destroy = destroy.index_put((real,), dest)
-        p_keep = p_keep.index_put((real,), pk)
-        p_drop = p_drop.index_put((real,), pd)
+        preserve = preserve.index_put((real,), pres.to(zero.dtype))  # bf16/fp16 under autocast
+        destroy = destroy.index_put((real,), dest.to(zero.dtype))
+        p_keep = p_keep.index_put((real,), pk.to(zero.dtype))
+        p_drop = p_drop.index_put((real,), pd.to(zero.dtype))
     sel = selector_loss(gate, is_real) if (gate is not None and config.selector_weight > 0) else zero
     realf = is_real.to(images.dtype)
     total = config.l2 * av + realf * (config.l1 * tv + config.l0 * preserve + config.l3 * destroy) + config.selector_weight * sel

@@ -66,6 +66,7 @@ TABLES = [
     "beyond_quick",
     "sanity",
     "sanity_quick",
+    "train_speed_cpu",
 ]
 #: figure/table stem -> number of the notebook that writes it (to mark those of skipped notebooks)
 SOURCES = {

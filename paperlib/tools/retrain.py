@@ -25,7 +25,7 @@ from ..core.storage import load_masker, save_masker
 from ..experiments import cifar, wsss
 from ..experiments import train as masker_training
 
-__all__ = ["export_run", "command_for", "retrain", "main"]
+__all__ = ["export_run", "command_for", "recorded_args", "retrain", "main"]
 
 
 def command_for(train_args: Sequence[str]) -> str:
@@ -89,6 +89,24 @@ def export_run(
     return dest / f"{name}.pt"
 
 
+def recorded_args(info: dict) -> list[str]:
+    """A shipped masker's recorded ``paperlib.train`` arguments, with what its version of the code did by default.
+
+    Runs recorded before the objective presets existed used the objective defaults of that time
+    (``--preset-objective default``); runs recorded before per-sample draws drew fake labels and
+    alternative images batch by batch (``--draws per-batch``).
+
+    >>> recorded_args({"train_args": ["--steps", "5"], "train_config": {"steps": 5}})
+    ['--steps', '5', '--preset-objective', 'default', '--draws', 'per-batch']
+    """
+    args, cfg = list(info["train_args"]), info.get("train_config", {})
+    if "objective_preset" not in cfg and "--preset-objective" not in args:
+        args += ["--preset-objective", "default"]
+    if "draws" not in cfg and "--draws" not in args:
+        args += ["--draws", "per-batch"]
+    return args
+
+
 def _with_out(args: Sequence[str], out: Path) -> list[str]:
     args = list(args)
     if "--out" in args:
@@ -131,7 +149,7 @@ def retrain(
             if ship:
                 cifar.main(["export", str(out / name), "--command", infos[name]["command"]])
             continue
-        args = _with_out(infos[name]["train_args"], out / name)
+        args = _with_out(recorded_args(infos[name]), out / name)
         print(f">>> {name}: {command_for(args)}", flush=True)
         t0 = time.time()
         masker_training.train(masker_training._parse(args))

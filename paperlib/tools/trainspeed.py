@@ -136,7 +136,7 @@ def _mean_side(cfg: TrainConfig, n: int = 32) -> float:
 
 
 def run(
-    steps: int = 12, nprocs: Sequence[int] = (1, 2), tflops: float = 100.0, workers_per_gpu: int = 8, data: str | None = None
+    steps: int = 12, nprocs: Sequence[int] = (1, 2), tflops: float = 15.0, workers_per_gpu: int = 8, data: str | None = None
 ) -> dict[str, Any]:
     """Measure and estimate (see the module docstring); returns the JSON record."""
     cfg = TrainConfig(
@@ -161,8 +161,8 @@ def run(
             "gpus": est,
             "note": (
                 "An estimate, not a measurement: the FLOPs of one step counted on the CPU at an assumed sustained "
-                f"{tflops:g} TFLOP/s per GPU (mixed precision; EfficientNet-Lite's depthwise convolutions and a batch "
-                "of 16 rarely reach a large share of a GPU's peak), against loading at this CPU's measured "
+                f"{tflops:g} TFLOP/s per GPU (mixed precision; an A100's bf16 peak is 312 TFLOP/s, but networks of "
+                "depthwise convolutions at small batches reach only a few percent of a GPU's peak), against loading at this CPU's measured "
                 f"decode-and-augment rate with {workers_per_gpu} loader processes per GPU; the epoch takes the longer. "
                 "Full-size ImageNet JPEGs (about 400 x 350 px on average) decode more slowly than the train sample's."
             ),
@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m paperlib.tools.trainspeed", description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=12, help="steps per run (the first 2 are not timed)")
     p.add_argument("--nprocs", type=int, nargs="+", default=[1, 2], help="process counts to time")
-    p.add_argument("--tflops", type=float, default=100.0, help="assumed sustained TFLOP/s per GPU for the epoch estimate")
+    p.add_argument("--tflops", type=float, default=15.0, help="assumed sustained TFLOP/s per GPU for the epoch estimate")
     p.add_argument("--workers-per-gpu", type=int, default=8, help="loader processes per GPU for the epoch estimate")
     p.add_argument("--data", default=None, help="training images (default: the ImageNet train sample)")
     p.add_argument("--out", default=None, help="JSON path (default figures/train_speed_<cpu|cuda>.json)")
