@@ -2,7 +2,7 @@
 # `make help` lists the targets. Two commands do everything on a fresh machine:
 #   make reproduce   # run every notebook, write figures/ and figures/report.md (no data needed:
 #                    # notebooks that need missing data are skipped with one line; STRICT=1 makes that a failure)
-#   make test        # ruff, pytest, doctests + nbval over the notebooks (quick preset)
+#   make test        # ruff, pytest, doctests + nbval over the notebooks (smoke preset: every code path, fewest images)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -33,6 +33,7 @@ export PYTHONUNBUFFERED := 1
 
 NOTEBOOK_SRC := $(sort $(wildcard notebooks/[0-9][0-9]_*.py))
 NOTEBOOKS    := $(NOTEBOOK_SRC:.py=.ipynb)
+SMOKE        := $(patsubst notebooks/%.py,build/smoke/%.ipynb,$(NOTEBOOK_SRC))
 EXECUTED     := $(patsubst notebooks/%.py,figures/notebooks/%.ipynb,$(NOTEBOOK_SRC))
 
 .PHONY: help setup test test-fast reproduce notebooks train bench lab clean data data-check
@@ -63,6 +64,12 @@ figures/notebooks/%.ipynb: notebooks/%.ipynb $(STAMP)
 	@mkdir -p figures/notebooks
 	PAPERLIB_HEADLESS=1 $(VENV)/bin/papermill --cwd notebooks -p preset $(PRESET) -p interactive False $< $@
 
+# make test runs the notebooks at the smoke preset (every code path, fewest images; not results):
+# papermill writes each with its parameters set, without running it, and nbval runs it.
+build/smoke/%.ipynb: notebooks/%.ipynb $(STAMP)
+	@mkdir -p build/smoke
+	@$(VENV)/bin/papermill --prepare-only --log-level ERROR -p preset smoke -p interactive False $< $@
+
 reproduce: $(STAMP) $(NOTEBOOKS) ## Run every notebook (papermill), skip those whose data are missing (STRICT=1: fail), summary, figures/report.md
 	$(PY) -m paperlib.tools.reproduce --preset $(PRESET) $(if $(filter 1 yes true,$(STRICT)),--strict) $(NOTEBOOKS)
 
@@ -73,12 +80,13 @@ NBVAL_WORKERS ?=
 
 LINTED := paperlib tests conftest.py notebooks/[0-9][0-9]_*.py
 
-test: $(STAMP) $(NOTEBOOKS) ## Run the tests: ruff (lint, complexity, format), pytest, doctests, then nbval over the notebooks (quick preset)
+test: $(STAMP) $(NOTEBOOKS) $(SMOKE) ## Run the tests: ruff (lint, complexity, format), pytest, doctests, then nbval over the notebooks (smoke preset)
 	$(PY) -m ruff check $(LINTED)
 	$(PY) -m ruff format --check $(LINTED)
 	$(PY) -m pytest -q tests
 	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules paperlib
-	@if [ -n "$(NOTEBOOKS)" ]; then PAPERLIB_HEADLESS=1 PAPERLIB_STRICT=1 $(PY) -m pytest -q -p no:cacheprovider $(NBVAL_WORKERS) --nbval-lax --nbval-current-env --nbval-kernel-startup-timeout 300 $(NOTEBOOKS); fi
+	@rm -rf build/smoke/figures && cp -r figures build/smoke/figures  # the smoke runs write into a copy of figures/
+	@if [ -n "$(NOTEBOOKS)" ]; then PAPERLIB_FIGURES=$(abspath build/smoke/figures) PAPERLIB_HEADLESS=1 PAPERLIB_STRICT=1 $(PY) -m pytest -q -p no:cacheprovider $(NBVAL_WORKERS) --nbval-lax --nbval-current-env --nbval-kernel-startup-timeout 300 $(SMOKE); fi
 
 test-fast: $(STAMP) ## Run pytest without the slow tests and without the notebooks
 	$(PY) -m pytest -q -m "not slow" tests
@@ -103,4 +111,4 @@ lab: $(STAMP) ## Open JupyterLab on the notebooks (the .py sources open as noteb
 
 clean: ## Remove generated notebooks and executed copies (keeps .venv and figures)
 	rm -f notebooks/*.ipynb
-	rm -rf figures/notebooks
+	rm -rf figures/notebooks build/smoke

@@ -50,10 +50,10 @@ from IPython.display import Markdown, display
 from paperlib.core import paths
 from paperlib.core.data import VOC_CLASSES
 from paperlib.tools import viz, widgets
-from paperlib.experiments import wsss
+from paperlib.experiments import presets, wsss
 
 torch.set_num_threads(threads)
-cfg = wsss.PRESETS[preset]
+cfg = presets.check_preset(preset, wsss.PRESETS)  # smoke: the quick preset
 t0 = time.time()
 result = wsss.run(cfg, keep_maps=range(n_show))
 wsss.write_outputs(result)

@@ -50,12 +50,13 @@ from paperlib.core import faithfulness as fa
 from paperlib.core import paths
 from paperlib.core.classifiers import load_classifier
 from paperlib.core.storage import load_masker
-from paperlib.experiments import beyond
+from paperlib.experiments import beyond, presets
 from paperlib.experiments.evaluate import val_batches
 from paperlib.tools import viz, widgets
 
 interactive = widgets.enabled(interactive)
-result = beyond.run(beyond.PRESETS[preset], progress=False)
+cfg = presets.check_preset(preset, beyond.PRESETS)
+result = beyond.run(cfg, progress=False)
 beyond.write_outputs(result)
 display(Markdown(beyond.to_markdown(result)))
 full_path = paths.FIGURES_DIR / "beyond.json"
@@ -96,7 +97,7 @@ sns.pointplot(data=long, x="reading", y="s(a, p)", hue="box", ax=ax2)
 ax2.set_title("saliency metric of each box, read three ways (lower = better)", fontsize=9)
 viz.save_figure(fig2, "beyond_metric_bias")
 ranks = {r: [beyond.LABELS[m] for m in order] for r, order in main["rankings"].items()}
-display(pd.DataFrame(ranks, index=[f"#{i + 1}" for i in range(len(beyond.BOX_METHODS))]))
+display(pd.DataFrame(ranks, index=[f"#{i + 1}" for i in range(len(next(iter(ranks.values()))))]))
 
 # %% [markdown]
 # ## One image: the curves behind the numbers
@@ -110,9 +111,9 @@ batch = next(val_batches(bb.input_size, limit=min(main["n"], 8), batch_size=8))
 
 def show_image(i: int = 0):
     x, y = batch.images[i : i + 1], batch.labels[i : i + 1]
-    f, ax = plt.subplots(2, len(beyond.MAP_METHODS), figsize=(2.2 * len(beyond.MAP_METHODS), 4.6))
-    for j, m in enumerate(beyond.MAP_METHODS):
-        sal = beyond.method_maps(m, x, y, bb, masker)
+    f, ax = plt.subplots(2, len(cfg.methods), figsize=(2.2 * len(cfg.methods), 4.6))
+    for j, m in enumerate(cfg.methods):
+        sal = beyond.method_maps(m, x, y, bb, masker, mask_iterations=cfg.mask_iterations)
         ax[0, j].imshow(sal[0, 0], cmap="magma")
         ax[0, j].set_title(beyond.LABELS[m], fontsize=8)
         ax[0, j].axis("off")
@@ -183,7 +184,7 @@ display(Markdown("\n".join(lines)))
 # %%
 from paperlib.experiments import sanity
 
-check = sanity.run(sanity.PRESETS[preset], progress=False)
+check = sanity.run(presets.check_preset(preset, sanity.PRESETS), progress=False)
 sanity.write_outputs(check)
 display(Markdown("**This run:**\n\n" + sanity.to_markdown(check)))
 full_check_path = paths.FIGURES_DIR / "sanity.json"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -190,3 +192,14 @@ def test_the_length_test_sees_a_long_function(tmp_path):
     body = "\n".join(f"    x{i} = {i}" for i in range(81))
     (pkg / "m.py").write_text(f"def short():\n    return 1\n\n\ndef long():\n{body}\n")
     assert long_functions(pkg) == ["pkg/m.py:5 long (82 lines)"]
+
+
+def test_figures_folder_follows_the_environment(tmp_path):
+    """``PAPERLIB_FIGURES`` redirects every result (make test's smoke runs write into a copy of figures/)."""
+    code = "from paperlib.core import paths; print(paths.FIGURES_DIR)"
+    env = {**os.environ, "PAPERLIB_FIGURES": str(tmp_path / "figs")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == str((tmp_path / "figs").resolve()), out.stderr
+    env.pop("PAPERLIB_FIGURES")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == str(PACKAGE.parent / "figures"), out.stderr

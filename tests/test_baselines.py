@@ -264,3 +264,20 @@ def test_guided_backprop_guides_relu6_modules_and_restores_them():
     assert torch.allclose(grad[0, 0], torch.tensor([[1.0, 1 / 3], [1 / 3, 1 / 3]]))
     assert torch.allclose(guided[0, 0], torch.ones(2, 2))
     assert "forward" not in vars(net.act)  # the module's own forward is back
+
+
+def test_occlusion_sees_only_the_patch_that_drives_the_logit(images):
+    """Occlusion (Captum): windows that cover the patch lower logit 0, the others change nothing."""
+    from paperlib.experiments.baselines import occlusion_saliency
+
+    torch.manual_seed(0)
+    model = PatchModel()
+    bright = images.clone()
+    bright[:, :, PATCH[0], PATCH[1]] = 1.0  # above the grey fill: hiding the patch lowers the logit
+    maps = occlusion_saliency(model, bright, torch.tensor([0, 0]), window=4, stride=2)
+    assert maps.shape == (2, 1, H, W) and maps.max() == pytest.approx(1.0)
+    assert maps[:, 0, 4:8, 9:13].min() > 0  # every patch pixel is covered by a window that hides part of it
+    covered = torch.zeros(H, W, dtype=torch.bool)  # pixels of windows (4 px, stride 2) that overlap the patch
+    covered[2:10, 6:16] = True
+    assert (maps[:, 0][:, ~covered] == 0).all()
+    assert saliency_map("occlusion", model, bright, 0).shape == (2, 1, H, W)

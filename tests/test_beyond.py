@@ -33,3 +33,16 @@ def test_centre_and_random_maps():
     assert torch.equal(r1, r2) and r1.shape == (2, 1, 8, 8)
     with pytest.raises(InputError):
         method_maps("lime", torch.zeros(1, 3, 8, 8), torch.tensor([0]), None, None)
+
+
+def test_iterative_mask_and_occlusion_maps_on_a_tiny_black_box():
+    """The two added methods give (N, 1, H, W) maps in [0, 1] through method_maps."""
+    from torch import nn
+
+    torch.manual_seed(0)
+    bb = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    x, y = torch.rand(2, 3, 32, 32), torch.tensor([0, 2])
+    for m in ("mask", "occlusion"):
+        sal = method_maps(m, x, y, bb, None, mask_iterations=3)
+        assert sal.shape == (2, 1, 32, 32) and torch.isfinite(sal).all(), m
+        assert 0 <= sal.min() and sal.max() <= 1, m

@@ -5,7 +5,7 @@ scripts and tests agree on where things live.
 
 The data root is ``data/`` at the repository root unless the environment
 variable ``PAPERLIB_DATA`` names another folder (the Makefile sets it from its
-``DATA`` variable). An installed paperlib (not a source checkout) uses ``./data``
+``DATA`` variable); figures go to ``figures/`` unless ``PAPERLIB_FIGURES`` names another folder. An installed paperlib (not a source checkout) uses ``./data``
 and writes figures under ``./figures`` of the current working directory, never
 into site-packages. Inside the data root the layout is::
 
@@ -28,6 +28,7 @@ __all__ = [
     "PACKAGE_DIR",
     "CHECKPOINT_DIR",
     "FIGURES_DIR",
+    "FIGURES_ENV_VAR",
     "NOTEBOOKS_DIR",
     "DATA_ENV_VAR",
     "CACHE_ENV_VAR",
@@ -51,7 +52,11 @@ def _is_checkout(root: Path) -> bool:
 IN_CHECKOUT: bool = _is_checkout(PACKAGE_DIR.parent)
 REPO_ROOT: Path = PACKAGE_DIR.parent if IN_CHECKOUT else Path.cwd()
 CHECKPOINT_DIR: Path = PACKAGE_DIR / "checkpoints"  # read-only: the shipped models
-FIGURES_DIR: Path = REPO_ROOT / "figures"
+#: Where results are written: ``figures/`` of the repository, or the folder named by the environment
+#: variable ``PAPERLIB_FIGURES`` (``make test`` points it at a copy, so that the notebooks' smoke runs
+#: never overwrite the committed results).
+FIGURES_ENV_VAR = "PAPERLIB_FIGURES"
+FIGURES_DIR: Path = Path(os.environ[FIGURES_ENV_VAR]).resolve() if os.environ.get(FIGURES_ENV_VAR) else REPO_ROOT / "figures"
 NOTEBOOKS_DIR: Path = REPO_ROOT / "notebooks"
 
 DATA_ENV_VAR = "PAPERLIB_DATA"

@@ -60,6 +60,7 @@ __all__ = [
     "gradient_saliency",
     "guided_backprop_saliency",
     "gradcam_saliency",
+    "occlusion_saliency",
     "saliency_map",
     "threshold_box",
     "energy_box",
@@ -68,7 +69,7 @@ __all__ = [
 ]
 
 #: Method names accepted by :func:`saliency_map`.
-METHODS: Tuple[str, ...] = ("grad", "guided", "gradcam")
+METHODS: Tuple[str, ...] = ("grad", "guided", "gradcam", "occlusion")
 
 #: Activation modules that captum's GuidedBackprop does *not* override
 #: (it hooks ``nn.ReLU`` instances only); gradients pass through them unchanged.
@@ -347,10 +348,56 @@ def gradcam_saliency(
     return normalise_maps(cam.clamp(min=0))
 
 
+def occlusion_saliency(
+    model: nn.Module,
+    images: Tensor,
+    classes: Union[Tensor, Sequence[int], int],
+    window: Optional[int] = None,
+    stride: Optional[int] = None,
+    fill: float = 0.5,
+    per_eval: int = 16,
+) -> Tensor:
+    """Occlusion (Zeiler & Fergus, 2014): how much the logit of class c drops when a grey square hides each place.
+
+    A perturbation method (no gradients): ``captum.attr.Occlusion`` slides a ``window`` x ``window``
+    square of value ``fill`` (grey, in the black box's [0, 1] input) over the image with step
+    ``stride``; each pixel gets the mean logit drop of the windows that cover it. The positive part,
+    divided by the per-image max.
+
+    Args:
+        model: ``nn.Module`` mapping ``(N, 3, H, W)`` in ``[0, 1]`` to logits.
+        images: ``(N, 3, H, W)`` in ``[0, 1]``.
+        classes: ``(N,)`` integer class indices (an int applies to all).
+        window: Side of the square (default ``H / 7``, 32 px at 224 px).
+        stride: Step of the square (default half the window).
+        fill: Value of the occluding square.
+        per_eval: Occluded copies per forward pass (memory against speed).
+
+    Returns:
+        ``(N, 1, H, W)`` in ``[0, 1]``.
+    """
+    from captum.attr import Occlusion  # on first use: importing captum takes seconds
+
+    x, cls = _prepare(model, images, classes)
+    window = window or max(1, round(x.shape[-1] / 7))
+    stride = stride or max(1, window // 2)
+    with _captum_call(model), torch.no_grad():
+        attr = Occlusion(model).attribute(
+            x,
+            target=cls,
+            sliding_window_shapes=(x.shape[1], window, window),
+            strides=(x.shape[1], stride, stride),
+            baselines=fill,
+            perturbations_per_eval=per_eval,
+        )
+    return normalise_maps(attr.detach().float().mean(1, keepdim=True).clamp(min=0))
+
+
 _DISPATCH = {
     "grad": gradient_saliency,
     "guided": guided_backprop_saliency,
     "gradcam": gradcam_saliency,
+    "occlusion": occlusion_saliency,
 }
 
 
@@ -358,7 +405,7 @@ def saliency_map(method: str, model: nn.Module, images: Tensor, classes: Union[T
     """Dispatch to a baseline by name.
 
     Args:
-        method: one of ``"grad"``, ``"guided"``, ``"gradcam"``.
+        method: one of ``"grad"``, ``"guided"``, ``"gradcam"``, ``"occlusion"``.
         model, images, classes: as for the individual functions.
         **kw: extra keyword arguments (``layer=`` for ``"gradcam"``).
 

@@ -45,7 +45,7 @@ from ..core.errors import InputError
 from ..core.objective import gaussian_blur
 from ..core.paths import FIGURES_DIR
 from ..core.storage import load_masker
-from . import baselines
+from . import baselines, iterative
 from .evaluate import tune_alphas, val_batches
 
 __all__ = [
@@ -64,9 +64,9 @@ __all__ = [
 ]
 
 #: Methods with a saliency map (deletion, insertion, pointing game).
-MAP_METHODS = ("masker", "grad", "guided", "gradcam", "centre", "random")
+MAP_METHODS = ("masker", "grad", "guided", "gradcam", "occlusion", "mask", "centre", "random")
 #: Methods with a box (saliency metric under each reading).
-BOX_METHODS = ("ground_truth", "max", "centre", "grad", "gradcam", "masker")
+BOX_METHODS = ("ground_truth", "max", "centre", "grad", "gradcam", "occlusion", "mask", "masker")
 #: How the saliency metric reads a box: the paper's crop-and-squash, crop-and-pad, blur outside.
 READINGS = ("squash", "pad", "blur")
 LABELS = {
@@ -74,6 +74,8 @@ LABELS = {
     "grad": "Grad",
     "guided": "Guided backprop",
     "gradcam": "Grad-CAM",
+    "occlusion": "Occlusion",
+    "mask": "Mask (iterative)",
     "centre": "Centre",
     "random": "Random map",
     "ground_truth": "Ground truth boxes",
@@ -93,10 +95,16 @@ class BeyondConfig:
     tolerance_224: float = 15.0
     batch_size: int = 25
     seed: int = 0
+    mask_iterations: int = 300
+    methods: tuple[str, ...] = MAP_METHODS
+
+    def box_methods(self) -> list[str]:
+        """The box methods this run scores: the boxes that need no map, and those of its map methods."""
+        return [m for m in BOX_METHODS if m in ("ground_truth", "max", "centre") or m in self.methods]
 
 
 PRESETS: dict[str, BeyondConfig] = {
-    "quick": BeyondConfig(preset="quick", limit=6, steps=4, alpha=0.25, batch_size=6),
+    "quick": BeyondConfig(preset="quick", limit=6, steps=4, alpha=0.25, batch_size=6, mask_iterations=10),
     "full": BeyondConfig(preset="full"),
 }
 
@@ -108,14 +116,25 @@ def _centre_map(n: int, size: int) -> torch.Tensor:
     return g.expand(n, 1, size, size).clone()
 
 
-def method_maps(method: str, images: torch.Tensor, labels: torch.Tensor, black_box, masker, seed: int = 0) -> torch.Tensor:
-    """Saliency map (N, 1, H, W) of one method at the images' resolution (higher = more salient)."""
+def method_maps(
+    method: str, images: torch.Tensor, labels: torch.Tensor, black_box, masker, seed: int = 0, mask_iterations: int = 300
+) -> torch.Tensor:
+    """Saliency map (N, 1, H, W) of one method at the images' resolution (higher = more salient).
+
+    ``"mask"`` is Fong & Vedaldi's iterative mask (``mask_iterations`` Adam steps per batch, as in
+    Table 2; salient = 1 - M); ``"occlusion"`` a grey 32 px square slid at 16 px (Captum).
+    """
     n, _, h, w = images.shape
     if method == "masker":
         with torch.inference_mode():
             return masker(images, labels).clone()
-    if method in ("grad", "guided", "gradcam"):
+    if method in ("grad", "guided", "gradcam", "occlusion"):
         return baselines.saliency_map(method, black_box, images, labels).detach()
+    if method == "mask":
+        gen = torch.Generator().manual_seed(seed)
+        return iterative.optimise_masks(
+            black_box, images, labels, mode="fong", iterations=mask_iterations, generator=gen
+        ).detach()
     if method == "centre":
         return F.interpolate(_centre_map(n, max(h, w)), size=(h, w), mode="bilinear", align_corners=False)
     if method == "random":
@@ -170,14 +189,17 @@ def _boxes(method: str, batch, maps: dict[str, torch.Tensor], alphas: dict[str, 
         return metrics.max_box(batch.sizes)
     if method == "centre":
         return metrics.center_box(batch.sizes)
-    box = metrics.mask_to_box(maps[method], 0.5) if method == "masker" else baselines.threshold_box(maps[method], alphas[method])
+    if method in ("masker", "mask"):  # masks in [0, 1], read at the paper's 0.5
+        box = metrics.mask_to_box(maps[method], 0.5)
+    else:
+        box = baselines.threshold_box(maps[method], alphas[method])
     return metrics.scale_boxes(box, (size, size), batch.sizes)
 
 
 def _score_batch(batch, cfg: BeyondConfig, black_box, masker, alphas: dict[str, float], acc: dict[str, list]) -> None:
     """Add one batch's per-image numbers to ``acc`` (key ``method/metric``)."""
     size = batch.images.shape[-1]
-    maps = {m: method_maps(m, batch.images, batch.labels, black_box, masker, cfg.seed) for m in MAP_METHODS}
+    maps = {m: method_maps(m, batch.images, batch.labels, black_box, masker, cfg.seed, cfg.mask_iterations) for m in cfg.methods}
     scaled = [metrics.scale_boxes(b, s, (size, size)) for b, s in zip(batch.boxes, batch.sizes)]
     grey = fa.alternative_image(batch.images, "grey")
     blur = fa.alternative_image(batch.images, "blur")
@@ -188,7 +210,7 @@ def _score_batch(batch, cfg: BeyondConfig, black_box, masker, alphas: dict[str, 
                 curve = fn(black_box, batch.images, sal, batch.labels, steps=cfg.steps, alternative=alt, seed=cfg.seed)
                 acc.setdefault(f"{m}/{kind}_{alt_name}", []).append(fa.curve_auc(curve))
         acc.setdefault(f"{m}/pointing", []).append(fa.pointing_hits(sal, scaled, tolerance=tol).float())
-    for m in BOX_METHODS:
+    for m in cfg.box_methods():
         boxes = _boxes(m, batch, maps, alphas)
         acc.setdefault(f"{m}/correct", []).append(metrics.localisation_correct(boxes, batch.boxes).float())
         for reading in READINGS:
@@ -199,9 +221,9 @@ def _score_batch(batch, cfg: BeyondConfig, black_box, masker, alphas: dict[str, 
 
 def _alphas(cfg: BeyondConfig, black_box) -> tuple[dict[str, float], str]:
     if cfg.alpha == "tuned":
-        tuned = tune_alphas(black_box, ("grad", "gradcam"))
+        tuned = tune_alphas(black_box, tuple(m for m in ("grad", "gradcam", "occlusion") if m in cfg.methods))
         return {m: t["alpha"] for m, t in tuned.items()}, "tuned on validation images 401-500"
-    return {"grad": float(cfg.alpha), "gradcam": float(cfg.alpha)}, f"fixed at {cfg.alpha} of the map's maximum"
+    return {m: float(cfg.alpha) for m in ("grad", "gradcam", "occlusion")}, f"fixed at {cfg.alpha} of the map's maximum"
 
 
 def run(cfg: BeyondConfig = PRESETS["quick"], progress: bool = True) -> dict[str, Any]:
@@ -219,14 +241,14 @@ def run(cfg: BeyondConfig = PRESETS["quick"], progress: bool = True) -> dict[str
     if not acc:
         raise InputError("No validation images were scored: check the ImageNet validation data (make data).")
     mean = {k: round(float(torch.cat(v).mean()), 4) for k, v in acc.items()}
-    n = len(torch.cat(acc["masker/pointing"]))
+    n = len(torch.cat(acc[f"{cfg.methods[0]}/pointing"]))
     maps = {
         m: {k.split("/")[1]: v for k, v in mean.items() if k.startswith(m + "/") and "saliency" not in k and k != f"{m}/correct"}
-        for m in MAP_METHODS
+        for m in cfg.methods
     }
     boxes = {
         m: {**{r: mean[f"{m}/saliency_{r}"] for r in READINGS}, "error": round(100 * (1 - mean[f"{m}/correct"]), 1)}
-        for m in BOX_METHODS
+        for m in cfg.box_methods()
     }
     return {
         "table": "beyond" if cfg.preset == "full" else f"beyond_{cfg.preset}",
@@ -239,7 +261,7 @@ def run(cfg: BeyondConfig = PRESETS["quick"], progress: bool = True) -> dict[str
         "alpha_note": alpha_note,
         "maps": maps,
         "boxes": boxes,
-        "rankings": {r: sorted(BOX_METHODS, key=lambda m: boxes[m][r]) for r in READINGS},
+        "rankings": {r: sorted(boxes, key=lambda m: boxes[m][r]) for r in READINGS},
         "seconds": round(time.time() - t0, 1),
         "hardware": hardware(),
     }
@@ -287,10 +309,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--preset", choices=list(PRESETS), default="quick")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--black-box", default=None)
+    ap.add_argument("--methods", nargs="+", choices=MAP_METHODS, default=None, help="map methods to score (default: all)")
+    ap.add_argument("--mask-iterations", type=int, default=None, help="steps of the iterative Mask")
     ap.add_argument("--out-dir", type=Path, default=FIGURES_DIR)
     a = ap.parse_args(argv)
     cfg = PRESETS[a.preset]
-    cfg = replace(cfg, **{k: v for k, v in (("limit", a.limit), ("black_box", a.black_box)) if v is not None})
+    over = {"limit": a.limit, "black_box": a.black_box, "mask_iterations": a.mask_iterations}
+    over["methods"] = tuple(a.methods) if a.methods else None
+    cfg = replace(cfg, **{k: v for k, v in over.items() if v is not None})
     res = run(cfg)
     write_outputs(res, a.out_dir)
     print(to_markdown(res))

@@ -1,7 +1,10 @@
-"""Every ``quick`` / ``full`` preset of the project, in one place.
+"""Every ``smoke`` / ``quick`` / ``full`` preset of the project, in one place.
 
-``quick`` runs on a 2-core CPU in minutes (CI, ``make test``); ``full`` is the paper's protocol
-(or as close as the data allow). The tables (:mod:`paperlib.experiments.evaluate`), the speed
+``quick`` runs on a 2-core CPU in minutes (``make reproduce``); ``full`` is the paper's protocol
+(or as close as the data allow). ``smoke`` is what ``make test`` runs the notebooks at (nbval):
+every code path on the fewest images and iterations that still exercise it; its numbers are not
+results, and the notebooks assert the paper's claims only at ``quick`` and ``full``. A table without
+a ``smoke`` entry uses its ``quick`` one (:func:`check_preset`). The tables (:mod:`paperlib.experiments.evaluate`), the speed
 benchmark and the CPU back ends (:mod:`paperlib.tools.bench`, :mod:`paperlib.tools.realtime`) and
 the notebooks (``notebooks/*.py``, through :func:`notebook`) read their sizes from here.
 
@@ -31,7 +34,7 @@ __all__ = [
     "check_preset",
 ]
 
-PRESET_NAMES = ("quick", "full")
+PRESET_NAMES = ("smoke", "quick", "full")
 
 #: Iterations of the iterative Mask baseline of Fong & Vedaldi at full scale (``optimise_masks``' default).
 MASK_ITERATIONS = 300
@@ -39,6 +42,7 @@ MASK_ITERATIONS = 300
 #: Tables 1-3 (:mod:`paperlib.experiments.evaluate`): validation images, images for the iterative
 #: Mask, its iterations, batch size.
 TABLES: dict[str, dict[str, Any]] = {
+    "smoke": {"limit": 20, "iterative_limit": 2, "iterations": 10, "batch_size": 20},
     "quick": {"limit": 100, "iterative_limit": 8, "iterations": 100, "batch_size": 25},
     "full": {"limit": None, "iterative_limit": None, "iterations": MASK_ITERATIONS, "batch_size": 50},
 }
@@ -50,12 +54,14 @@ CIFAR_TABLE: dict[str, int] = {"quick": 1000, "full": 10000}
 #: ``full`` times the iterative Mask for all 300 iterations (one timed run: 300 optimisation steps
 #: already average over many passes).
 BENCH: dict[str, dict[str, int]] = {
+    "smoke": {"repeats": 1, "warmup": 1, "mask_iterations": 2, "mask_repeats": 1},
     "quick": {"repeats": 3, "warmup": 1, "mask_iterations": 10, "mask_repeats": 3},
     "full": {"repeats": 5, "warmup": 2, "mask_iterations": MASK_ITERATIONS, "mask_repeats": 1},
 }
 
 #: CPU back ends of the masker (:mod:`paperlib.tools.realtime`): timing and evaluation sizes.
 REALTIME: dict[str, dict[str, int]] = {
+    "smoke": {"repeats": 2, "warmup": 1, "repeats_1": 3, "warmup_1": 1, "eval_images": 8},
     "quick": {"repeats": 5, "warmup": 2, "repeats_1": 20, "warmup_1": 3, "eval_images": 100},
     "full": {"repeats": 10, "warmup": 3, "repeats_1": 50, "warmup_1": 5, "eval_images": 500},
 }
@@ -68,6 +74,7 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     "fig1_fig5_masks_per_black_box": {"quick": {"n": 4, "iterations": 60}, "full": {"n": 8, "iterations": 300}},
     # quick: the paper's design and the shipped Lite0 masker only (``None``: every masker row)
     "speed": {
+        "smoke": {"memory": "none", "realtime_eval_images": 8, "maskers": ["shipped:efficientnet_lite0"]},
         "quick": {
             "memory": "none",
             "realtime_eval_images": 20,
@@ -78,6 +85,14 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
     "interactive_explorer": {"quick": {"val_limit": 100}, "full": {"val_limit": None}},
     "video_saliency": {"quick": {"frames": 16}, "full": {"frames": 64}},
     "explain_your_own_classifier": {
+        "smoke": {
+            "fit_images": 200,
+            "head_epochs": 50,
+            "masker_images": 64,
+            "steps": 4,
+            "batch_size": 16,
+            "test_images": 32,
+        },
         "quick": {
             "fit_images": 600,
             "head_epochs": 200,
@@ -108,7 +123,14 @@ FIG2_OBJECTIVE = ObjectiveConfig(l1=100.0, l2=2.0, area_power=1.0, area_eps=0.0)
 
 
 def check_preset(preset: str, table: dict[str, Any]) -> Any:
-    """``table[preset]``, or an :class:`~paperlib.core.errors.InputError` naming the known presets."""
+    """``table[preset]`` (``smoke`` falls back to ``quick``), or an :class:`~paperlib.core.errors.InputError`
+    naming the known presets.
+
+    >>> check_preset("smoke", {"quick": 1, "full": 2})
+    1
+    """
+    if preset == "smoke" and preset not in table and "quick" in table:
+        return table["quick"]
     if preset not in table:
         raise InputError(f"preset must be one of {', '.join(table)}, got {preset!r}.")
     return table[preset]
