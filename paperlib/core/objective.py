@@ -366,6 +366,7 @@ def saliency_objective(
     config: ObjectiveConfig = ObjectiveConfig(),
     alternative: torch.Tensor | None = None,
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
+    multi_label: bool | None = None,
 ) -> dict[str, torch.Tensor]:
     """Evaluate eq. 4 per sample, with every term returned for logging.
 
@@ -381,6 +382,7 @@ def saliency_objective(
         config: Weights and choices.
         alternative: A; drawn with :func:`alternative_images` when None.
         generator: Random generator for A, or one per image (:func:`alternative_images`).
+        multi_label: f_c = sigmoid(z_c) instead of the softmax; default: the black box's ``multi_label`` attribute.
 
     Returns:
         Dict of (N,) tensors: ``tv``, ``area``, ``preserve`` (-log f_c(Phi(X, M)) or its hinge),
@@ -404,7 +406,7 @@ def saliency_objective(
         x, m, a, c = images[real], masks[real], alternative[real], classes[real]
         both = torch.cat([apply_mask(x, m, a), apply_mask(x, 1.0 - m, a)])
         logits = black_box(both)
-        multi = bool(getattr(black_box, "multi_label", False))
+        multi = bool(getattr(black_box, "multi_label", False)) if multi_label is None else multi_label
         pres, pk = preserve_term(logits[: len(real)], c, config, multi_label=multi)
         dest, pd = destroy_term(logits[len(real) :], c, config, multi_label=multi)
         preserve = preserve.index_put((real,), pres.to(zero.dtype))  # bf16/fp16 under autocast

@@ -87,7 +87,7 @@ from ..core.data import VOC_CLASSES, VOCSegmentation
 from ..core.encoders import build_encoder
 from ..core.errors import DataNotFoundError, InputError
 from ..core.masker import Masker
-from ..core.objective import alternative_images, apply_mask, area, selector_loss, total_variation
+from ..core.objective import ObjectiveConfig, saliency_objective
 from ..core.paths import CHECKPOINT_DIR, FIGURES_DIR, cache_dir
 from ..core.storage import load_masker, save_masker
 from ._loop import masker_optimiser
@@ -1302,37 +1302,16 @@ def masker_objective(
 
     ``total = l2 AV + real * (l1 TV - l0 log f_c(Phi(X, M)) + l3 f_c(Phi(X, 1 - M))^l4) + w_sel * selector``;
     fake labels keep only the area (and selector) terms, so the mask of an absent class shrinks to nothing.
+    It is :func:`paperlib.core.objective.saliency_objective` with the weights of ``cfg`` and ``multi_label``.
     """
-    n = len(images)
-    tv = total_variation(masks_low)
-    av = area(masks_low, cfg.area_power, cfg.area_eps)
-    alt = alternative_images(images, generator=generator)
-    zero = images.new_zeros(n)
-    preserve, destroy, pk, pd = zero.clone(), zero.clone(), zero.clone(), zero.clone()
-    real = is_real.nonzero().flatten()
-    if len(real):
-        x, m, a, c = images[real], masks[real], alt[real], classes[real]
-        z = bb(torch.cat([apply_mask(x, m, a), apply_mask(x, 1.0 - m, a)]))
-        zk = z[: len(real)].gather(1, c[:, None])[:, 0]
-        zd = z[len(real) :].gather(1, c[:, None])[:, 0]
-        preserve = preserve.index_put((real,), F.softplus(-zk))  # -log sigmoid(z)
-        destroy = destroy.index_put((real,), torch.sigmoid(zd).clamp_min(1e-12).pow(cfg.l4))
-        pk = pk.index_put((real,), torch.sigmoid(zk).detach())
-        pd = pd.index_put((real,), torch.sigmoid(zd).detach())
-    sel = selector_loss(gate, is_real) if (gate is not None and cfg.selector_weight > 0) else zero
-    realf = is_real.to(images.dtype)
-    total = cfg.l2 * av + realf * (cfg.l1 * tv + cfg.l0 * preserve + cfg.l3 * destroy) + cfg.selector_weight * sel
-    return {
-        "total": total,
-        "tv": tv,
-        "area": av,
-        "preserve": preserve,
-        "destroy": destroy,
-        "selector": sel,
-        "p_preserve": pk,
-        "p_destroy": pd,
-        "is_real": is_real,
-    }
+    config = ObjectiveConfig(
+        l0=cfg.l0, l1=cfg.l1, l2=cfg.l2, l3=cfg.l3, l4=cfg.l4, area_power=cfg.area_power, area_eps=cfg.area_eps,
+        selector_weight=cfg.selector_weight,
+    )  # fmt: skip
+    return saliency_objective(
+        bb, images, masks, classes, is_real=is_real, masks_low=masks_low, gate=gate, config=config, generator=generator,
+        multi_label=True,
+    )  # fmt: skip
 
 
 def build_voc_masker(
