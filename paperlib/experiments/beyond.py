@@ -104,6 +104,7 @@ class BeyondConfig:
 
 
 PRESETS: dict[str, BeyondConfig] = {
+    "smoke": BeyondConfig(preset="smoke", limit=3, steps=2, alpha=0.25, batch_size=3, mask_iterations=3),
     "quick": BeyondConfig(preset="quick", limit=6, steps=4, alpha=0.25, batch_size=6, mask_iterations=10),
     "full": BeyondConfig(preset="full"),
 }
