@@ -219,3 +219,32 @@ def test_warm_start_from_a_shipped_masker_with_hole_closing():
     assert not masker.close_holes
     for k, v in shipped.state_dict().items():
         torch.testing.assert_close(masker.state_dict()[k], v, rtol=0, atol=0)
+
+
+def test_a_run_written_before_per_sample_draws_resumes_only_with_per_batch_draws(tmp_path):
+    """A last.pt without the ``draws`` field drew batch by batch: resuming asks for ``--draws per-batch``."""
+    data = TensorDataset(torch.rand(4, 3, SIZE, SIZE), torch.randint(0, 1000, (4,)))
+    train(_cfg(tmp_path, steps=2, draws="per-batch"), dataset=data, progress=False)
+    last = tmp_path / "run" / "last.pt"
+    state = torch.load(last, weights_only=False)
+    del state["train_config"]["draws"]  # as written by version 0.2
+    torch.save(state, last)
+    with pytest.raises(ValueError, match="draws"):
+        train(_cfg(tmp_path, steps=4), dataset=data, progress=False)
+    train(_cfg(tmp_path, steps=4, draws="per-batch"), dataset=data, progress=False)
+    assert torch.load(last, weights_only=False)["step"] == 4
+
+
+def test_per_sample_draws_do_not_depend_on_the_batch():
+    """A sample's fake label and alternative image come from its position alone (what makes N processes exact)."""
+    from paperlib.core.objective import alternative_images
+    from paperlib.experiments.train import sample_generators
+
+    labels, pos = torch.arange(6), torch.arange(10, 16)
+    whole = draw_fake_labels(labels, 1000, 0.5, sample_generators(3, pos))
+    halves = [draw_fake_labels(labels[s], 1000, 0.5, sample_generators(3, pos[s])) for s in (slice(0, 2), slice(2, 6))]
+    assert torch.equal(whole[0], torch.cat([h[0] for h in halves]))
+    x = torch.rand(6, 3, 16, 16)
+    a = alternative_images(x, generator=sample_generators(3, pos))
+    b = torch.cat([alternative_images(x[s], generator=sample_generators(3, pos[s])) for s in (slice(0, 3), slice(3, 6))])
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
