@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 from test_exact_resume import _args, _folder
-from torch.utils.data import Dataset
+from test_train import _Interrupting
 
 from paperlib.core.storage import load_masker
 from paperlib.experiments._dist import RankSlice, SyncBatchNorm2d, convert_batchnorm
@@ -73,28 +73,12 @@ def test_two_processes_train_the_one_process_model(reference):
     torch.testing.assert_close(torch.tensor(_losses(out)), torch.tensor(_losses(root / "one")), rtol=1e-5, atol=0)
 
 
-class _Interrupt(Dataset):
-    """The images of ``base``; Ctrl-C (KeyboardInterrupt) at the ``after``-th item loaded."""
-
-    def __init__(self, base, after):
-        self.base, self.after, self.calls = base, after, 0
-
-    def __len__(self):
-        return len(self.base)
-
-    def __getitem__(self, i):
-        self.calls += 1
-        if self.calls > self.after:
-            raise KeyboardInterrupt
-        return self.base[i]
-
-
 def test_a_one_process_run_interrupted_mid_way_resumes_under_torchrun(reference):
     data, root, one = reference
     out = root / "interrupted"
     cfg = _parse(_args3(data, out, 0))
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, dataset=_Interrupt(training_dataset(cfg), after=6), progress=False)  # in step 2 (batch 4)
+        train(cfg, dataset=_Interrupting(training_dataset(cfg), k=7), progress=False)  # in step 2 (batch 4)
     assert torch.load(out / "last.pt", weights_only=False)["step"] == 1
     _torchrun(_args3(data, out, 0))
     assert _max_diff(one, load_masker(out / "masker.pt")) <= TOL

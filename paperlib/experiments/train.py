@@ -416,7 +416,7 @@ def _resume(run: _Run, state: dict[str, Any]) -> None:
         run.scaler.load_state_dict(state["scaler"])
     if run.ctx.main:
         truncate_log(out / "log.jsonl", run.step)
-        print(f"Resuming {out} at step {run.step}.", file=sys.stderr)
+        _loop.resumed(out, f"at step {run.step}")
 
 
 def _start_run(cfg: TrainConfig, ctx: _dist.Context | None = None) -> _Run:
@@ -440,7 +440,7 @@ def _start_run(cfg: TrainConfig, ctx: _dist.Context | None = None) -> _Run:
         _resume(run, state)
     _wrap(run)
     if ctx.main:
-        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        _loop.write_config(cfg, out)
     return run
 
 
@@ -501,7 +501,7 @@ def _train_step(
     classes, is_real = classes.to(dev), is_real.to(dev)
     autocast = torch.autocast(dev.type, dtype=run.amp_dtype) if run.amp_dtype is not None else contextlib.nullcontext()
     with autocast:
-        outp = (run.model or run.masker)(images, classes, return_aux=True)
+        outp = run.model(images, classes, return_aux=True)
         seen_images, seen_masks = _black_box_view(images, outp.mask, cfg.black_box_size)
         loss = loss_fn(seen_images, seen_masks, classes, is_real=is_real, masks_low=outp.mask_low, gate=outp.gate, generator=gens)
     run.opt.zero_grad(set_to_none=True)

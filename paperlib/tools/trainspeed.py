@@ -96,7 +96,7 @@ def step_times(nproc: int, steps: int, data: str | None = None, skip: int = 2) -
         dt = _times(Path(tmp) / "log.jsonl", skip)
     sec = statistics.median(dt)
     return {"processes": nproc, "threads_each": threads, "steps_timed": len(dt), "s_per_step": round(sec, 3),
-            "images_per_s": round(16 / sec, 2)}  # fmt: skip
+            "images_per_s": round(int(RECIPE[RECIPE.index("--batch-size") + 1]) / sec, 2)}  # fmt: skip
 
 
 def epoch_estimate(
