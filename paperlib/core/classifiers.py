@@ -28,6 +28,7 @@ AlexNet, GoogLeNet and ResNet-50.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import hashlib
 import importlib
@@ -57,6 +58,8 @@ __all__ = [
     "module_device",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "LEVELS",
+    "randomise_top",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -448,3 +451,48 @@ def load_classifier(name: str, *, cache: bool = True) -> BlackBox:
     if cache:
         _CACHE[spec.name] = model
     return model
+
+
+#: What is re-initialised, as the number of modules holding parameters counted from the output (in
+#: registration order): for EfficientNet-Lite, ``classifier`` is the final linear layer, ``head``
+#: adds the 1x1 convolutional head and its batch norm, ``top_block`` adds the last MBConv block.
+LEVELS: dict[str, int] = {"classifier": 1, "head": 3, "top_block": 9}
+
+
+def _top_modules(black_box: nn.Module, k: int) -> list[str]:
+    """Names of the last ``k`` modules that hold parameters themselves (registration order)."""
+    owners = [n for n, m in black_box.named_modules() if any(True for _ in m.parameters(recurse=False))]
+    return owners[-k:]
+
+
+def randomise_top(black_box: BlackBox, level: str = "head", seed: int = 0) -> BlackBox:
+    """A copy of ``black_box`` with its top layers re-initialised (the original is not changed).
+
+    Cascading randomisation from the output, as Adebayo et al.: ``reset_parameters()`` of the last
+    :data:`LEVELS` ``[level]`` parameterised leaf modules (a batch norm's running statistics are
+    reset too).
+
+    Args:
+        black_box: The black box.
+        level: A key of :data:`LEVELS`.
+        seed: Seed of the new random weights.
+
+    Returns:
+        The randomised copy, frozen and in eval mode, named ``<name>-random-<level>``; its
+        ``randomised`` attribute lists the re-initialised modules.
+    """
+    if level not in LEVELS:
+        raise InputError(f"level must be one of {', '.join(LEVELS)}, got {level!r}.")
+    out = copy.deepcopy(black_box)  # deepcopy keeps classifier_layer/cam_layer pointing into the copy
+    names = _top_modules(out, LEVELS[level])
+    modules = dict(out.named_modules())
+    torch.manual_seed(seed)
+    for name in names:
+        if not hasattr(modules[name], "reset_parameters"):
+            raise InputError(f"{black_box.name}: module {name} ({type(modules[name]).__name__}) cannot be re-initialised.")
+        modules[name].reset_parameters()
+    out.name = f"{black_box.name}-random-{level}"
+    out.randomised = names
+    for p in out.parameters():
+        p.requires_grad_(False)
+    return out.eval()

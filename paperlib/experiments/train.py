@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 
 from ..core import data
 from ..core._common import atomic_save
-from ..core.classifiers import load_classifier
+from ..core.classifiers import LEVELS, load_classifier, randomise_top
 from ..core.data import SkipUnreadable
 from ..core.errors import CorruptImageError, InputError, one_line_errors
 from ..core.masker import Masker, build_masker
@@ -117,6 +117,10 @@ class TrainConfig:
             processes draws the same (required under ``torchrun``); ``"per-batch"``: one generator
             for the run, drawn batch by batch (how runs before version 0.3 drew, the shipped
             maskers among them).
+        randomise_top: Sanity check (Adebayo et al., 2018): train against a copy of the black box
+            whose top layers are re-initialised (a key of :data:`~paperlib.core.classifiers.LEVELS`,
+            seeded by ``seed``; ``None``: the black box as it is). The class embedding is then
+            started from the randomised final layer. Not for maskers meant for use.
         device: ``"auto"`` (``cuda:<local rank>`` when CUDA is available, else the CPU), ``"cpu"`` or ``"cuda"``.
         amp: Mixed precision: ``"auto"`` (on CUDA bf16 where supported, else fp16 with a gradient
             scaler; off on the CPU), ``"off"``, ``"bf16"`` or ``"fp16"`` (CUDA only).
@@ -151,6 +155,7 @@ class TrainConfig:
     black_box_size: int = 0
     max_bad_fraction: float = 0.1
     draws: str = "per-sample"
+    randomise_top: str | None = None
     device: str = "auto"
     amp: str = "auto"
     channels_last: str = "auto"
@@ -290,10 +295,12 @@ def build_for_training(cfg: TrainConfig) -> tuple[Masker, torch.nn.Module]:
     # Only a frozen copy of the black box's own backbone reads the features its final layer reads
     # (the CIFAR-10 encoder shares the black box's name but is trained from scratch).
     same_features = masker.encoder.name == black_box.name and not masker.encoder.trainable
+    if cfg.randomise_top:
+        black_box = randomise_top(black_box, cfg.randomise_top, seed=cfg.seed)
     if cfg.init_embedding and black_box.classifier_layer is not None and same_features:
         masker.init_embedding(black_box.classifier_layer)
     if cfg.init_from:
-        start = load_masker(cfg.init_from, black_box=black_box.name)
+        start = load_masker(cfg.init_from, black_box=cfg.black_box)
         start.close_holes = False  # an inference-time option (the shipped maskers switch it on), not architecture
         if start.config != masker.config:
             raise InputError(
@@ -672,6 +679,10 @@ def _parse(argv: Sequence[str] | None) -> TrainConfig:
         special={
             "widths": {"type": int, "nargs": "+", "help": "decoder widths, deepest first"},
             "data": {"nargs": "+", "help": "image folders (joined), e.g. train-sample train-extra/nips17"},
+            "randomise_top": {
+                "choices": list(LEVELS),
+                "help": "sanity check: train against the black box with these top layers re-initialised",
+            },
         },
         types={"blocks": int, "mask_stride": int},
     )
