@@ -62,3 +62,30 @@ def test_randomise_top_changes_only_the_top_modules_of_a_copy():
     assert set(LEVELS) == {"classifier", "head", "top_block"}
     with pytest.raises(InputError, match="level must be one of"):
         randomise_top(box, "everything")
+
+
+@pytest.mark.slow
+def test_train_against_a_randomised_box_and_compare_from_scratch(tiny_root, datagen, one_thread):
+    """--randomise-top trains against a re-initialised copy (embedding from its final layer); from_scratch compares."""
+    from paperlib.core.classifiers import load_classifier
+    from paperlib.experiments.sanity import from_scratch
+    from paperlib.experiments.train import TrainConfig, _parse, build_for_training, train
+
+    val = datagen.make_imagenet_val(tiny_root)
+    datagen.make_imagenet_folder(tiny_root / "imagenet" / "train-sample", val["wnids"][:2], per_class=2)
+    common = "--black-box efficientnet_lite0 --steps 1 --batch-size 2 --image-size 64 --widths 32 16 8 --blocks 1 --output-gate --workers 0"
+    runs = {}
+    for name, extra in (("ref", "--seed 0"), ("rand", "--seed 0 --randomise-top classifier"), ("ctl", "--seed 1")):
+        cfg = _parse([*common.split(), *extra.split(), "--out", str(tiny_root.parent / name)])
+        train(cfg)
+        runs[name] = tiny_root.parent / name / "masker.pt"
+    cfg = TrainConfig(out=str(tiny_root.parent / "x"), widths=[32, 16, 8], blocks=1, randomise_top="classifier")
+    masker, box = build_for_training(cfg)
+    real = load_classifier("efficientnet_lite0")
+    assert box.name == "efficientnet_lite0-random-classifier"
+    assert not torch.equal(box.classifier_layer.weight, real.classifier_layer.weight)
+    res = from_scratch(runs["ref"], runs["rand"], runs["ctl"], limit=2)
+    assert res["level"] == "classifier" and res["n"] == 2
+    assert -1 <= res["reference_vs_randomised"]["mean"] <= 1 and set(res["error"]) == {"reference", "randomised", "control"}
+    with pytest.raises(InputError, match="randomised masker second"):
+        from_scratch(runs["ref"], runs["ctl"], runs["rand"], limit=2)

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core import metrics
 from ..core._common import atomic_write_text, hardware, hardware_line
 from ..core.classifiers import LEVELS, BlackBox, load_classifier, randomise_top
 from ..core.data import imagenet_folder
@@ -56,6 +57,7 @@ __all__ = [
     "LEVELS",
     "randomise_top",
     "rank_correlation",
+    "from_scratch",
     "finetune_masker",
     "run",
     "to_markdown",
@@ -257,6 +259,63 @@ def run(cfg: SanityConfig = PRESETS["quick"], progress: bool = True) -> dict[str
     }
 
 
+def from_scratch(
+    reference: str | Path, randomised: str | Path, control: str | Path, *, limit: int = 100, pool: int = 56
+) -> dict[str, Any]:
+    """The stronger check for the masker: maskers trained from scratch by ``python -m paperlib.train``.
+
+    ``reference`` is trained against the black box, ``randomised`` with the same command, seed and
+    data but ``--randomise-top LEVEL``, ``control`` against the black box with another seed. If
+    the masker's training reads the black box, reference and randomised maps differ more than
+    reference and control maps (which differ only by the seed). Maps for validation images
+    1-``limit`` and their true classes; localisation error (%) of each masker on the same images.
+
+    Returns:
+        Rank correlations (``reference_vs_randomised``, ``reference_vs_control``), each masker's
+        ``error`` and ``area``, the randomised level and the three training configurations.
+    """
+    maskers = {k: load_masker(p) for k, p in (("reference", reference), ("randomised", randomised), ("control", control))}
+    cfgs = {k: (getattr(m, "meta", {}) or {}).get("train_config") or {} for k, m in maskers.items()}
+    level = cfgs["randomised"].get("randomise_top")
+    if not level or cfgs["reference"].get("randomise_top") or cfgs["control"].get("randomise_top"):
+        raise InputError("from_scratch needs the randomised masker second and two maskers trained against the black box.")
+    black_box = load_classifier(maskers["reference"].black_box)
+    batch = next(iter(val_batches(black_box.input_size, limit=limit, batch_size=limit)), None)
+    if batch is None:
+        raise InputError("No ImageNet validation images found: set PAPERLIB_DATA (see `python -m paperlib.data`).")
+    with torch.inference_mode():
+        maps = {k: m(batch.images, batch.labels) for k, m in maskers.items()}
+    error = {}
+    for k, m in maps.items():
+        boxes = metrics.scale_boxes(metrics.mask_to_box(m, 0.5), (black_box.input_size,) * 2, batch.sizes)
+        error[k] = round(100.0 * (1 - float(metrics.localisation_correct(boxes, batch.boxes).float().mean())), 1)
+    return {
+        "level": level,
+        "n": len(batch.labels),
+        "reference_vs_randomised": _summary(rank_correlation(maps["reference"], maps["randomised"], pool)),
+        "reference_vs_control": _summary(rank_correlation(maps["reference"], maps["control"], pool)),
+        "error": error,
+        "area": {k: round(float(m.mean()), 4) for k, m in maps.items()},
+        "paths": {"reference": str(reference), "randomised": str(randomised), "control": str(control)},
+        "train_configs": cfgs,
+    }
+
+
+def _scratch_lines(fs: dict[str, Any]) -> list[str]:
+    steps = fs["train_configs"]["reference"].get("steps")
+    rr, rc = fs["reference_vs_randomised"], fs["reference_vs_control"]
+    e, a = fs["error"], fs["area"]
+    return [
+        "",
+        f"**Masker trained from scratch against the randomised black box** ({steps} steps each, the shipped recipe, "
+        f"`python -m paperlib.train ... --randomise-top {fs['level']}`; val images 1-{fs['n']}, true classes): rank "
+        f"correlation with the masker trained against the real black box {rr['mean']:.3f} ± {rr['se']:.3f}, against "
+        f"{rc['mean']:.3f} ± {rc['se']:.3f} for a masker trained against the real box with another seed. Localisation "
+        f"error {e['randomised']:.1f} % (randomised) vs {e['reference']:.1f} % and {e['control']:.1f} % (real box, two "
+        f"seeds); mean mask area {a['randomised']:.3f} vs {a['reference']:.3f} and {a['control']:.3f}.",
+    ]
+
+
 def to_markdown(res: dict[str, Any]) -> str:
     """The result as a Markdown table (one column per randomised level)."""
     levels = list(res["levels"])
@@ -284,6 +343,8 @@ def to_markdown(res: dict[str, Any]) -> str:
         f"{c['batch_size']}) from the shipped masker against each box; correlation of each fine-tuned masker with the "
         f"shipped one ({moved}). Top-1 agreement of the original and randomised box: {agree}.",
     ]
+    if res.get("from_scratch"):
+        lines += _scratch_lines(res["from_scratch"])
     return "\n".join(lines) + "\n"
 
 
@@ -303,7 +364,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     ap.add_argument("--out", type=Path, default=FIGURES_DIR)
     ap.add_argument("--steps", type=int, default=None, help="fine-tuning steps (default: the preset's)")
+    ap.add_argument(
+        "--from-scratch",
+        nargs=3,
+        metavar=("REFERENCE", "RANDOMISED", "CONTROL"),
+        help="add the from-scratch comparison of three trained maskers to <out>/sanity.json (nothing else is rerun)",
+    )
     a = ap.parse_args(argv)
+    if a.from_scratch:
+        path = Path(a.out) / "sanity.json"
+        if not path.exists():
+            raise InputError(f"{path} does not exist: run `python -m paperlib.experiments.sanity --preset full` first.")
+        res = json.loads(path.read_text())
+        res["from_scratch"] = from_scratch(*a.from_scratch)
+        print(to_markdown(res))
+        print(f"wrote {write_outputs(res, a.out)}")
+        return
     cfg = PRESETS[a.preset] if a.steps is None else SanityConfig(**{**asdict(PRESETS[a.preset]), "steps": a.steps})
     res = run(cfg)
     path = write_outputs(res, a.out)

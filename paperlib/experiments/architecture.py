@@ -1,0 +1,202 @@
+"""Does the masking model depend on its architecture? The decoder's width and the encoder, at one budget.
+
+The paper's masker is one U-Net: a frozen ResNet-50 encoder, upsampler blocks of 768, 384 and 192
+channels with 3 bottleneck blocks each (paper, sec. 4). Its reviewers asked whether the results hold
+beyond that one design. The shipped maskers differ from it twice: the encoder is the black box's own
+backbone (EfficientNet-Lite), and the decoder is lighter (256/128/64 channels, 1 bottleneck block)
+so that it runs in real time on a CPU. This module compares, at the same training budget (same
+recipe, data, seed and number of steps; only the architecture differs):
+
+* the shipped decoder against the paper's widths and depth, on the same black box and encoder;
+* the black box's own encoder against another one (the Lite0 backbone explaining Lite2), as in the
+  paper, whose ResNet-50 encoder explained AlexNet and GoogLeNet.
+
+Each row reports what the tables of the project report for a masker (localisation error on
+validation images 1-500 at the paper's threshold 0.5, the tuning-split statistics of
+:func:`paperlib.experiments.ablation.evaluate_checkpoint`: saliency metric, mask area, speckle)
+plus the size of the decoder and the masker's speed on this machine (masks per second, measured
+with :class:`torch.utils.benchmark.Timer`, median of its adaptive runs).
+
+Run ``python -m paperlib.experiments.architecture name=path ... --about name "what it is"``
+(writes ``figures/architecture.json`` and ``.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch.utils import benchmark
+
+from ..core._common import atomic_write_text, hardware, hardware_line
+from ..core.errors import InputError
+from ..core.paths import FIGURES_DIR
+from ..core.storage import load_masker
+from .ablation import evaluate_checkpoint
+
+__all__ = ["parameter_counts", "masks_per_second", "architecture_row", "architecture_table", "to_markdown", "main"]
+
+#: The paper's masking model on its closest black box (Tables 1 and 3: ResNet-50 encoder, GoogLeNet):
+#: localisation error (%) and saliency metric.
+PAPER = {"error": 36.9, "saliency": 0.318}
+
+
+def parameter_counts(masker: torch.nn.Module) -> dict[str, int]:
+    """Parameters of the masker's encoder and of the rest (decoder, feature filter, class embedding)."""
+    enc = {id(p) for p in masker.encoder.parameters()}
+    counts = {"encoder": 0, "decoder": 0}
+    for p in masker.parameters():
+        counts["encoder" if id(p) in enc else "decoder"] += p.numel()
+    return counts
+
+
+@torch.no_grad()
+def masks_per_second(masker: torch.nn.Module, size: int, batch_size: int = 1, threads: int | None = None) -> float:
+    """Masks per second of ``masker`` on random images of side ``size`` (this process's device: the CPU).
+
+    Median time of :meth:`torch.utils.benchmark.Timer.blocked_autorange` (at least 2 s of runs).
+    """
+    x = torch.rand(batch_size, 3, size, size)
+    y = torch.zeros(batch_size, dtype=torch.long)
+    masker(x, y)  # warm-up
+    timer = benchmark.Timer(
+        stmt="masker(x, y)", globals={"masker": masker, "x": x, "y": y}, num_threads=threads or torch.get_num_threads()
+    )
+    return batch_size / timer.blocked_autorange(min_run_time=2.0).median
+
+
+def architecture_row(path: str | Path, *, val_limit: int = 500, n_tune: int = 300) -> dict[str, Any]:
+    """Quality (:func:`~paperlib.experiments.ablation.evaluate_checkpoint`, hole closing on), size and speed of a masker."""
+    row = evaluate_checkpoint(path, n_tune=n_tune, val_limit=val_limit, close_holes=True)
+    masker = load_masker(path)
+    cfg = masker.config
+    size = int((row["meta"].get("train_config") or {}).get("image_size", 224))
+    row["architecture"] = {
+        "black_box": masker.black_box,
+        "encoder": cfg["encoder"],
+        "widths": cfg["widths"],
+        "blocks": cfg["blocks"],
+        "mask_stride": cfg["mask_stride"],
+        "output_gate": cfg["output_gate"],
+    }
+    row["parameters"] = parameter_counts(masker)
+    row["speed"] = {
+        "size": size,
+        "masks_per_s_batch1": round(masks_per_second(masker, size, 1), 1),
+        "masks_per_s_batch16": round(masks_per_second(masker, size, 16), 1),
+    }
+    return row
+
+
+def architecture_table(rows: dict[str, dict[str, Any]], *, notes: str = "", command: str = "") -> dict[str, Any]:
+    """The JSON result: the rows with the paper's reference numbers, the command and the hardware."""
+    return {
+        "table": "architecture",
+        "title": "Architecture dependence of the masking model (same recipe, data, seed and steps within each pair)",
+        "paper": PAPER,
+        "rows": rows,
+        "notes": notes,
+        "command": command,
+        "hardware": hardware(),
+    }
+
+
+def to_markdown(res: dict[str, Any]) -> str:
+    """The table as Markdown: architecture, steps, validation error, tuning statistics, size, speed."""
+    head = [
+        "row",
+        "black box",
+        "encoder",
+        "decoder (widths x blocks)",
+        "steps",
+        "val err 1-500 @0.5 (%)",
+        "tune err 401-500 (%)",
+        "saliency (Flickr)",
+        "mean area",
+        "islands",
+        "decoder params (M)",
+        "masks/s batch 1",
+        "masks/s batch 16",
+    ]
+    lines = [f"### {res['title']}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in res["rows"].items():
+        a, t = r["architecture"], r["tuning"]
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    name,
+                    a["black_box"],
+                    a["encoder"],
+                    f"{'/'.join(map(str, a['widths']))} x {a['blocks']}",
+                    str(r["steps"]),
+                    f"{r['val_error']['0.5']:.1f}",
+                    f"{r.get('tune_error', {}).get('0.5', float('nan')):.1f}",
+                    f"{t['saliency']:.3f}",
+                    f"{t['area']:.3f}",
+                    f"{t['islands']:.2f}",
+                    f"{r['parameters']['decoder'] / 1e6:.2f}",
+                    f"{r['speed']['masks_per_s_batch1']:.1f}",
+                    f"{r['speed']['masks_per_s_batch16']:.1f}",
+                ]
+            )
+            + " |"
+        )
+    first = next(iter(res["rows"].values()))
+    lines += [
+        "",
+        f"Paper (ResNet-50 encoder, 768/384/192 x 3, GoogLeNet black box, full ImageNet training): localisation error "
+        f"{res['paper']['error']} %, saliency metric {res['paper']['saliency']} (Tables 1 and 3; its saliency metric is "
+        "on validation images, ours here on the Flickr tuning split, so compare rows with each other, not with it).",
+        f"Localisation error on ILSVRC2012 validation images 1-{first.get('n_val', 0)} of the shared copy (true classes); "
+        f"'tune err' on images 401-500 of them; saliency metric, area and islands on the {first['n_tune']} Flickr "
+        "photographs of the tuning split (imagenet/train-extra/nips17), mask hole closing on. Speed: masker alone, "
+        "CPU, at each row's training size.",
+        f"Hardware: {hardware_line(res['hardware'])}.",
+    ]
+    for name, r in res["rows"].items():
+        if r.get("about"):
+            lines.append(f"- {name}: {r['about']}")
+    if res.get("notes"):
+        lines += ["", res["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m paperlib.experiments.architecture name=path ... [--about NAME TEXT] [--merge] [--out figures/architecture]``."""
+    ap = argparse.ArgumentParser(prog="python -m paperlib.experiments.architecture", description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="*", help="name=path of a masker checkpoint (or a shipped masker's name)")
+    ap.add_argument("--out", type=Path, default=FIGURES_DIR / "architecture")
+    ap.add_argument("--val-limit", type=int, default=500)
+    ap.add_argument("--n-tune", type=int, default=300)
+    ap.add_argument("--about", nargs=2, action="append", default=[], metavar=("ROW", "TEXT"), help="what a row is")
+    ap.add_argument("--notes", default="")
+    ap.add_argument("--merge", action="store_true", help="add the rows to an existing <out>.json")
+    a = ap.parse_args(argv)
+    out_json = a.out.with_suffix(".json")
+    old = json.loads(out_json.read_text()) if (a.merge and out_json.exists()) else {}
+    rows: dict[str, Any] = old.get("rows", {})
+    for spec in a.runs:
+        name, _, path = spec.partition("=")
+        t0 = time.time()
+        rows[name] = {**architecture_row(path or name, val_limit=a.val_limit, n_tune=a.n_tune), "path": path or name}
+        rows[name]["seconds"] = round(time.time() - t0, 1)
+        print(name, rows[name]["val_error"], rows[name]["tuning"]["saliency"], rows[name]["speed"], flush=True)
+    for name, text in a.about:
+        if name not in rows:
+            raise InputError(f"--about names row {name!r}, which is not among {sorted(rows)}.")
+        rows[name]["about"] = text
+    cmd = "python -m paperlib.experiments.architecture " + " ".join(map(str, argv if argv is not None else sys.argv[1:]))
+    res = architecture_table(rows, notes=a.notes or old.get("notes", ""), command=cmd)
+    atomic_write_text(json.dumps(res, indent=2), out_json)
+    atomic_write_text(to_markdown(res), a.out.with_suffix(".md"))
+    print(to_markdown(res))
+
+
+if __name__ == "__main__":
+    main()
