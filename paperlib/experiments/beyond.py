@@ -51,6 +51,7 @@ from .evaluate import tune_alphas, val_batches
 __all__ = [
     "BeyondConfig",
     "PRESETS",
+    "table_name",
     "MAP_METHODS",
     "BOX_METHODS",
     "READINGS",
@@ -227,6 +228,16 @@ def _alphas(cfg: BeyondConfig, black_box) -> tuple[dict[str, float], str]:
     return {m: float(cfg.alpha) for m in ("grad", "gradcam", "occlusion")}, f"fixed at {cfg.alpha} of the map's maximum"
 
 
+def table_name(cfg: BeyondConfig) -> str:
+    """``beyond`` for the full preset, ``beyond_<preset>`` otherwise, ``_<limit>`` added for another number of images.
+
+    >>> table_name(PRESETS["full"]), table_name(replace(PRESETS["full"], limit=50)), table_name(PRESETS["quick"])
+    ('beyond', 'beyond_50', 'beyond_quick')
+    """
+    name = "beyond" if cfg.preset == "full" else f"beyond_{cfg.preset}"
+    return name if cfg.limit == PRESETS.get(cfg.preset, cfg).limit else f"{name}_{cfg.limit}"
+
+
 def run(cfg: BeyondConfig = PRESETS["quick"], progress: bool = True) -> dict[str, Any]:
     """Score every method on validation images 1-``cfg.limit``; returns the JSON-ready result."""
     t0 = time.time()
@@ -252,7 +263,7 @@ def run(cfg: BeyondConfig = PRESETS["quick"], progress: bool = True) -> dict[str
         for m in cfg.box_methods()
     }
     return {
-        "table": "beyond" if cfg.preset == "full" else f"beyond_{cfg.preset}",
+        "table": table_name(cfg),
         "title": f"Beyond the paper's metrics, black box {cfg.black_box}",
         "preset": cfg.preset,
         "config": asdict(cfg),
