@@ -1,0 +1,45 @@
+"""paperlib.experiments.architecture: parameter counts, the speed probe and the table (no data needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from paperlib.core.errors import InputError
+from paperlib.experiments import architecture
+
+
+def test_parameter_counts_split_the_masker_into_encoder_and_the_rest(tiny_masker):
+    counts = architecture.parameter_counts(tiny_masker)
+    assert counts["encoder"] == sum(p.numel() for p in tiny_masker.encoder.parameters())
+    assert counts["encoder"] + counts["decoder"] == sum(p.numel() for p in tiny_masker.parameters())
+    assert counts["decoder"] > 0
+
+
+def test_masks_per_second_is_a_positive_rate(tiny_masker, one_thread):
+    assert architecture.masks_per_second(tiny_masker, 32, batch_size=2) > 0
+
+
+def _row(widths, blocks, err):
+    return {
+        "architecture": {"black_box": "efficientnet_lite0", "encoder": "efficientnet_lite0", "widths": widths, "blocks": blocks},
+        "tuning": {"saliency": 0.3, "area": 0.5, "islands": 0.1},
+        "val_error": {"0.5": err},
+        "tune_error": {"0.5": err + 1},
+        "n_val": 500,
+        "n_tune": 300,
+        "steps": 200,
+        "parameters": {"encoder": 3_000_000, "decoder": 1_500_000},
+        "speed": {"size": 224, "masks_per_s_batch1": 40.0, "masks_per_s_batch16": 60.0},
+    }
+
+
+def test_table_shows_every_row_beside_the_paper():
+    rows = {"shipped": _row([256, 128, 64], 1, 45.0), "paper": {**_row([768, 384, 192], 3, 44.0), "about": "paper widths"}}
+    md = architecture.to_markdown(architecture.architecture_table(rows))
+    assert "| shipped | efficientnet_lite0 | efficientnet_lite0 | 256/128/64 x 1 | 200 | 45.0 | 46.0 |" in md
+    assert "768/384/192 x 3" in md and "36.9 %" in md and "- paper: paper widths" in md
+
+
+def test_about_must_name_a_row(tmp_path):
+    with pytest.raises(InputError, match="--about names row"):
+        architecture.main(["--out", str(tmp_path / "a"), "--about", "nope", "text"])
