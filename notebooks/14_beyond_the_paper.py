@@ -136,6 +136,37 @@ else:
     viz.save_figure(fig3, "beyond_one_image")
 
 # %% [markdown]
+# ## Every method on the first 50 images: occlusion and the iterative Mask too
+#
+# Two methods cost too much for 500 images on a CPU: occlusion (Captum's `Occlusion`, a grey 32 px
+# square slid at 16 px: 169 passes of the black box per image) and the iterative Mask of Fong and
+# Vedaldi (300 optimisation steps per image, as in the paper's Table 2). `python -m
+# paperlib.experiments.beyond --preset full --limit 50` scores every method on validation images
+# 1-50 (`figures/beyond_50.json`), so that all of them are compared on the same images.
+
+# %%
+path50 = paths.FIGURES_DIR / "beyond_50.json"
+all50 = json.loads(path50.read_text()) if path50.exists() else None
+if all50 is not None:
+    display(Markdown(beyond.to_markdown(all50)))
+    m50 = all50["maps"]
+    for m, r in m50.items():
+        assert all(0 <= r[k] <= 1 for k in r), f"{m}: an AUC or accuracy outside [0, 1]"
+    by_ins = sorted(m50, key=lambda m: -m50[m]["insertion_blur"])
+    by_del = sorted(m50, key=lambda m: m50[m]["deletion_blur"])
+    display(
+        Markdown(
+            f"On {all50['data']}: insertion AUC (blur), best first: "
+            + ", ".join(f"{beyond.LABELS[m]} {m50[m]['insertion_blur']:.3f}" for m in by_ins)
+            + ". Deletion AUC (blur), best first: "
+            + ", ".join(f"{beyond.LABELS[m]} {m50[m]['deletion_blur']:.3f}" for m in by_del)
+            + f". {all50['n']} images: differences of a few hundredths are within noise here."
+        )
+    )
+else:
+    print(f"{path50} is missing: run `python -m paperlib.experiments.beyond --preset full --limit 50`.")
+
+# %% [markdown]
 # ## Checks and what the numbers say
 
 # %%
@@ -209,3 +240,58 @@ display(
         f"{r['random']['mean']:.2f}. A correlation near 1 means the maps barely depend on the randomised layers."
     )
 )
+
+# %% [markdown]
+# ### Trained from scratch against a randomised black box
+#
+# Fine-tuning starts from the shipped masker, so it may keep what it learned from the real black box.
+# The stronger check trains three maskers from scratch with the training command and the shipped
+# recipe: against the black box (two seeds) and against the black box with its final layer
+# re-initialised (`python -m paperlib.train ... --randomise-top classifier`). If the training reads the
+# black box, the randomised masker's maps differ from the real one's more than a second seed's do.
+
+# %%
+if full_check is not None and full_check.get("from_scratch"):
+    fs = full_check["from_scratch"]
+    rr, rc = fs["reference_vs_randomised"]["mean"], fs["reference_vs_control"]["mean"]
+    assert -1 <= rr <= 1 and -1 <= rc <= 1
+    verdict = (
+        "The training depends on the black box: the randomised masker's maps differ more from the reference than another seed's."
+        if rc - rr > 2 * (fs["reference_vs_randomised"]["se"] + fs["reference_vs_control"]["se"])
+        else "The randomised masker's maps are as close to the reference as another seed's: this check does not show that the training reads the black box."
+    )
+    display(Markdown("\n".join(sanity._scratch_lines(fs)) + "\n\n" + verdict))
+else:
+    print("figures/sanity.json has no from-scratch comparison: see `python -m paperlib.experiments.sanity --from-scratch`.")
+
+# %% [markdown]
+# ## Does the masker depend on its architecture?
+#
+# The paper's decoder is wider and deeper (768/384/192 channels, 3 bottleneck blocks) than the shipped
+# one (256/128/64, 1 block), and its encoder (ResNet-50) was not the black box it explained. Pairs of
+# maskers trained with the same recipe, data, seed and number of steps, differing only in the decoder
+# or the encoder (`python -m paperlib.experiments.architecture`, `figures/architecture.json`):
+
+# %%
+arch_path = paths.FIGURES_DIR / "architecture.json"
+arch = json.loads(arch_path.read_text()) if arch_path.exists() else None
+if arch is not None:
+    from paperlib.experiments import architecture
+
+    display(Markdown(architecture.to_markdown(arch)))
+    ar = arch["rows"]
+    for name, r in ar.items():
+        assert 0 <= r["val_error"]["0.5"] <= 100 and r["speed"]["masks_per_s_batch1"] > 0, name
+    lines = []
+    for a, b in arch.get("pairs", []):
+        ra, rb = ar[a], ar[b]
+        lines.append(
+            f"- {b} vs {a} ({ra['steps']} steps each): validation error {rb['val_error']['0.5']:.1f} vs "
+            f"{ra['val_error']['0.5']:.1f} %, tuning error {rb['tune_error']['0.5']:.1f} vs {ra['tune_error']['0.5']:.1f} %, "
+            f"saliency metric {rb['tuning']['saliency']:.3f} vs {ra['tuning']['saliency']:.3f}, decoder "
+            f"{rb['parameters']['decoder'] / 1e6:.1f} M vs {ra['parameters']['decoder'] / 1e6:.1f} M parameters, "
+            f"{rb['speed']['masks_per_s_batch1']:.0f} vs {ra['speed']['masks_per_s_batch1']:.0f} masks/s (batch 1, this CPU)."
+        )
+    display(Markdown("\n".join(lines)))
+else:
+    print(f"{arch_path} is missing: see `python -m paperlib.experiments.architecture`.")

@@ -43,3 +43,10 @@ def test_table_shows_every_row_beside_the_paper():
 def test_about_must_name_a_row(tmp_path):
     with pytest.raises(InputError, match="--about names row"):
         architecture.main(["--out", str(tmp_path / "a"), "--about", "nope", "text"])
+
+
+def test_pairs_must_name_rows():
+    rows = {"shipped": _row([256, 128, 64], 1, 45.0)}
+    assert architecture.architecture_table(rows, pairs=[])["pairs"] == []
+    with pytest.raises(InputError, match="--pair names"):
+        architecture.architecture_table(rows, pairs=[("shipped", "paper")])

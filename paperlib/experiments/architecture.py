@@ -93,13 +93,20 @@ def architecture_row(path: str | Path, *, val_limit: int = 500, n_tune: int = 30
     return row
 
 
-def architecture_table(rows: dict[str, dict[str, Any]], *, notes: str = "", command: str = "") -> dict[str, Any]:
-    """The JSON result: the rows with the paper's reference numbers, the command and the hardware."""
+def architecture_table(
+    rows: dict[str, dict[str, Any]], *, pairs: Sequence[Sequence[str]] = (), notes: str = "", command: str = ""
+) -> dict[str, Any]:
+    """The JSON result: the rows, the pairs compared (baseline, variant), the paper's numbers, the command and the hardware."""
+    for pair in pairs:
+        missing = [n for n in pair if n not in rows]
+        if missing:
+            raise InputError(f"--pair names {missing}, not among the rows {sorted(rows)}.")
     return {
         "table": "architecture",
         "title": "Architecture dependence of the masking model (same recipe, data, seed and steps within each pair)",
         "paper": PAPER,
         "rows": rows,
+        "pairs": [list(p) for p in pairs],
         "notes": notes,
         "command": command,
         "hardware": hardware(),
@@ -175,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--val-limit", type=int, default=500)
     ap.add_argument("--n-tune", type=int, default=300)
     ap.add_argument("--about", nargs=2, action="append", default=[], metavar=("ROW", "TEXT"), help="what a row is")
+    ap.add_argument("--pair", nargs=2, action="append", default=None, metavar=("BASE", "VARIANT"), help="rows compared")
     ap.add_argument("--notes", default="")
     ap.add_argument("--merge", action="store_true", help="add the rows to an existing <out>.json")
     a = ap.parse_args(argv)
@@ -192,7 +200,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise InputError(f"--about names row {name!r}, which is not among {sorted(rows)}.")
         rows[name]["about"] = text
     cmd = "python -m paperlib.experiments.architecture " + " ".join(map(str, argv if argv is not None else sys.argv[1:]))
-    res = architecture_table(rows, notes=a.notes or old.get("notes", ""), command=cmd)
+    pairs = a.pair if a.pair is not None else old.get("pairs", [])
+    res = architecture_table(rows, pairs=pairs, notes=a.notes or old.get("notes", ""), command=cmd)
     atomic_write_text(json.dumps(res, indent=2), out_json)
     atomic_write_text(to_markdown(res), a.out.with_suffix(".md"))
     print(to_markdown(res))
