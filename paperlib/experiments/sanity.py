@@ -309,8 +309,9 @@ def _scratch_lines(fs: dict[str, Any]) -> list[str]:
         "",
         f"**Masker trained from scratch against the randomised black box** ({steps} steps each, the shipped recipe, "
         f"`python -m paperlib.train ... --randomise-top {fs['level']}`; val images 1-{fs['n']}, true classes): rank "
-        f"correlation with the masker trained against the real black box {rr['mean']:.3f} ± {rr['se']:.3f}, against "
-        f"{rc['mean']:.3f} ± {rc['se']:.3f} for a masker trained against the real box with another seed. Localisation "
+        f"correlation of its maps with those of the masker trained against the real black box {rr['mean']:.3f} ± "
+        f"{rr['se']:.3f}; of a second masker trained against the real box with another seed {rc['mean']:.3f} ± "
+        f"{rc['se']:.3f}. Localisation "
         f"error {e['randomised']:.1f} % (randomised) vs {e['reference']:.1f} % and {e['control']:.1f} % (real box, two "
         f"seeds); mean mask area {a['randomised']:.3f} vs {a['reference']:.3f} and {a['control']:.3f}.",
     ]
