@@ -62,3 +62,17 @@ def test_archive_copies_only_tables_of_the_run_preset(tmp_path):
     assert (results / "quick" / "table1.md").read_text() == "quick table"
     # a table whose JSON says another preset is not filed under this one
     assert archive_results(["table1.json"], "full", figures=figures, results=results) == []
+
+
+def test_readme_beyond_and_sanity_numbers_are_the_committed_json():
+    from paperlib.core.paths import FIGURES_DIR
+
+    text = " ".join(README.split())  # the prose, line breaks ignored
+    b = json.loads((FIGURES_DIR / "beyond.json").read_text())
+    mk, gc = b["maps"]["masker"], b["maps"]["gradcam"]
+    assert f"insertion AUC (blur) {mk['insertion_blur']:.3f} and {gc['insertion_blur']:.3f}" in text
+    assert f"ground truth {b['boxes']['ground_truth']['squash']:.3f} < centre box {b['boxes']['centre']['squash']:.3f}" in text
+    fs = json.loads((FIGURES_DIR / "sanity.json").read_text())["from_scratch"]
+    rr, rc = fs["reference_vs_randomised"], fs["reference_vs_control"]
+    assert f"({rr['mean']:.3f} ± {rr['se']:.3f})" in text and f"{rc['mean']:.3f} ± {rc['se']:.3f}" in text
+    assert f"mean area of {fs['area']['randomised']:.3f} ({fs['area']['reference']:.3f} against the real box)" in text
