@@ -76,3 +76,21 @@ def test_readme_beyond_and_sanity_numbers_are_the_committed_json():
     rr, rc = fs["reference_vs_randomised"], fs["reference_vs_control"]
     assert f"({rr['mean']:.3f} ± {rr['se']:.3f})" in text and f"{rc['mean']:.3f} ± {rc['se']:.3f}" in text
     assert f"mean area of {fs['area']['randomised']:.3f} ({fs['area']['reference']:.3f} against the real box)" in text
+
+
+def test_readme_architecture_numbers_are_the_committed_json():
+    from paperlib.core.paths import FIGURES_DIR
+
+    text = " ".join(README.split())
+    rows = json.loads((FIGURES_DIR / "architecture.json").read_text())["rows"]
+    ship, paper = rows["lite0_shipped_decoder"], rows["lite0_paper_decoder"]
+    assert f"{paper['val_error']['0.5']:.1f} % against {ship['val_error']['0.5']:.1f} % on validation images 1-500" in text
+    assert f"(a second seed of the shipped decoder: {rows['lite0_shipped_decoder_seed1']['val_error']['0.5']:.1f} %)" in text
+    assert f"3 bottleneck blocks, {paper['parameters']['decoder'] / 1e6:.2f} M parameters" in text
+    speed = f"({paper['speed']['masks_per_s_batch1']:.1f} against {ship['speed']['masks_per_s_batch1']:.1f} masks/s"
+    assert speed in text
+    own, foreign = rows["lite2_own_encoder"], rows["lite2_lite0_encoder"]
+    assert f"reaches {foreign['val_error']['0.5']:.1f} % against {own['val_error']['0.5']:.1f} %" in text
+    assert f"also ends at {rows['lite0_no_embedding_start']['val_error']['0.5']:.1f} %" in text
+    max_box = json.loads((FIGURES_DIR / "beyond.json").read_text())["boxes"]["max"]["error"]
+    assert foreign["val_error"]["0.5"] == max_box  # "the error of a box around the whole image"

@@ -94,9 +94,9 @@ def architecture_row(path: str | Path, *, val_limit: int = 500, n_tune: int = 30
 
 
 def architecture_table(
-    rows: dict[str, dict[str, Any]], *, pairs: Sequence[Sequence[str]] = (), notes: str = "", command: str = ""
+    rows: dict[str, dict[str, Any]], *, pairs: Sequence[Sequence[str]] = (), notes: str = "", commands: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """The JSON result: the rows, the pairs compared (baseline, variant), the paper's numbers, the command and the hardware."""
+    """The JSON result: the rows, the pairs compared (baseline, variant), the paper's numbers, the commands that wrote the rows and the hardware."""
     for pair in pairs:
         missing = [n for n in pair if n not in rows]
         if missing:
@@ -108,7 +108,7 @@ def architecture_table(
         "rows": rows,
         "pairs": [list(p) for p in pairs],
         "notes": notes,
-        "command": command,
+        "commands": list(commands),
         "hardware": hardware(),
     }
 
@@ -184,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--about", nargs=2, action="append", default=[], metavar=("ROW", "TEXT"), help="what a row is")
     ap.add_argument("--pair", nargs=2, action="append", default=None, metavar=("BASE", "VARIANT"), help="rows compared")
     ap.add_argument("--notes", default="")
-    ap.add_argument("--merge", action="store_true", help="add the rows to an existing <out>.json")
+    ap.add_argument("--merge", action="store_true", help="add the rows (and pairs) to an existing <out>.json")
     a = ap.parse_args(argv)
     out_json = a.out.with_suffix(".json")
     old = json.loads(out_json.read_text()) if (a.merge and out_json.exists()) else {}
@@ -200,8 +200,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise InputError(f"--about names row {name!r}, which is not among {sorted(rows)}.")
         rows[name]["about"] = text
     cmd = "python -m paperlib.experiments.architecture " + " ".join(map(str, argv if argv is not None else sys.argv[1:]))
-    pairs = a.pair if a.pair is not None else old.get("pairs", [])
-    res = architecture_table(rows, pairs=pairs, notes=a.notes or old.get("notes", ""), command=cmd)
+    pairs = [list(p) for p in old.get("pairs", [])]
+    pairs += [list(p) for p in (a.pair or []) if list(p) not in pairs]  # --merge adds pairs, it keeps the old ones
+    commands = [*old.get("commands", []), cmd]  # every command that wrote rows of this table
+    res = architecture_table(rows, pairs=pairs, notes=a.notes or old.get("notes", ""), commands=commands)
     atomic_write_text(json.dumps(res, indent=2), out_json)
     atomic_write_text(to_markdown(res), a.out.with_suffix(".md"))
     print(to_markdown(res))
