@@ -55,12 +55,19 @@ from paperlib.experiments.evaluate import val_batches
 from paperlib.tools import viz, widgets
 
 interactive = widgets.enabled(interactive)
+
+
+def committed(name: str) -> dict | None:
+    """A committed result under figures/ (None when it is missing)."""
+    path = paths.FIGURES_DIR / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 cfg = presets.check_preset(preset, beyond.PRESETS)
 result = beyond.run(cfg, progress=False)
 beyond.write_outputs(result)
 display(Markdown(beyond.to_markdown(result)))
-full_path = paths.FIGURES_DIR / "beyond.json"
-main = json.loads(full_path.read_text()) if (preset != "full" and full_path.exists()) else result
+main = (committed("beyond.json") if preset != "full" else None) or result
 print(f"figures below: the {main['preset']} preset ({main['n']} images)")
 
 # %% [markdown]
@@ -145,8 +152,7 @@ else:
 # 1-50 (`figures/beyond_50.json`), so that all of them are compared on the same images.
 
 # %%
-path50 = paths.FIGURES_DIR / "beyond_50.json"
-all50 = json.loads(path50.read_text()) if path50.exists() else None
+all50 = committed("beyond_50.json")
 if all50 is not None:
     display(Markdown(beyond.to_markdown(all50)))
     m50 = all50["maps"]
@@ -164,7 +170,7 @@ if all50 is not None:
         )
     )
 else:
-    print(f"{path50} is missing: run `python -m paperlib.experiments.beyond --preset full --limit 50`.")
+    print("figures/beyond_50.json is missing: run `python -m paperlib.experiments.beyond --preset full --limit 50`.")
 
 # %% [markdown]
 # ## Checks and what the numbers say
@@ -218,8 +224,7 @@ from paperlib.experiments import sanity
 check = sanity.run(presets.check_preset(preset, sanity.PRESETS), progress=False)
 sanity.write_outputs(check)
 display(Markdown("**This run:**\n\n" + sanity.to_markdown(check)))
-full_check_path = paths.FIGURES_DIR / "sanity.json"
-full_check = json.loads(full_check_path.read_text()) if full_check_path.exists() else None
+full_check = committed("sanity.json")
 if full_check is not None and preset != "full":
     display(Markdown("**Full preset (committed):**\n\n" + sanity.to_markdown(full_check)))
 
@@ -273,8 +278,7 @@ else:
 # or the encoder (`python -m paperlib.experiments.architecture`, `figures/architecture.json`):
 
 # %%
-arch_path = paths.FIGURES_DIR / "architecture.json"
-arch = json.loads(arch_path.read_text()) if arch_path.exists() else None
+arch = committed("architecture.json")
 if arch is not None:
     from paperlib.experiments import architecture
 
@@ -294,4 +298,4 @@ if arch is not None:
         )
     display(Markdown("\n".join(lines)))
 else:
-    print(f"{arch_path} is missing: see `python -m paperlib.experiments.architecture`.")
+    print("figures/architecture.json is missing: see `python -m paperlib.experiments.architecture`.")
