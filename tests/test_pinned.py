@@ -35,16 +35,21 @@ def _r(t) -> list[float]:
     return [float(v) for v in torch.as_tensor(t).flatten().tolist()]
 
 
-def _close(got, want, path: str = "") -> None:
+#: Tolerance of the iterative masks (values in [0, 1]): three Adam steps amplify the float noise of
+#: another CPU's kernels (pinned on an Intel Xeon; on an AMD EPYC the SDR mask moves by up to 4e-4).
+ITERATIVE_ABS = 1e-3
+
+
+def _close(got, want, path: str = "", abs_tol: float = 2e-5) -> None:
     if isinstance(want, dict):
         for k in want:
-            _close(got[k], want[k], f"{path}/{k}")
+            _close(got[k], want[k], f"{path}/{k}", abs_tol)
     elif isinstance(want, list):
         assert len(got) == len(want), path
         for i, (g, w) in enumerate(zip(got, want)):
-            assert g == pytest.approx(w, rel=2e-4, abs=2e-5), f"{path}[{i}]: {g} != {w}"
+            assert g == pytest.approx(w, rel=2e-4, abs=abs_tol), f"{path}[{i}]: {g} != {w}"
     else:
-        assert got == pytest.approx(want, rel=2e-4, abs=2e-5), path
+        assert got == pytest.approx(want, rel=2e-4, abs=abs_tol), path
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +80,11 @@ def test_hole_closing_only_raises_the_pinned_mask(image, real_mask, one_thread):
     assert paperlib.load_masker("efficientnet_lite0").close_holes  # as shipped
     with torch.no_grad():
         closed = _lite0_masker(True)(image, [285])
-    assert (closed >= real_mask - 1e-6).all() and closed.mean() > real_mask.mean()
+        # the open mask again, with the same number of threads (real_mask may have been made with
+        # another, which moves values by about 5e-6: more than the tolerance below)
+        opened = _lite0_masker(False)(image, [285])
+    assert torch.allclose(opened, real_mask, atol=1e-4)
+    assert (closed >= opened - 1e-6).all() and closed.mean() > opened.mean()
 
 
 def test_shipped_maskers_and_black_boxes(image, lite0, real_mask, one_thread):
@@ -128,7 +137,7 @@ def test_iterative_and_baselines(image, lite0, one_thread):
         m = I.optimise_masks(
             lite0, x, 285, mode=mode, iterations=3, config=O.ObjectiveConfig.legacy(), generator=torch.Generator().manual_seed(0)
         )
-        _close(_r(m[0, 0, ::24, ::24]), PINNED[f"iterative_{mode}"], mode)
+        _close(_r(m[0, 0, ::24, ::24]), PINNED[f"iterative_{mode}"], mode, abs_tol=ITERATIVE_ABS)
     _close(_r(I.class_probability(lite0, image, 285)), PINNED["class_probability"], "p")
     _close(_r(B.gradient_saliency(lite0, image, 285).mean()), PINNED["gradient_mean"], "grad")
     _close(_r(B.gradcam_saliency(lite0, image, 285)[0, 0, ::56, ::56]), PINNED["gradcam_grid"], "gradcam")
