@@ -323,10 +323,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--black-box", default=None)
     ap.add_argument("--methods", nargs="+", choices=MAP_METHODS, default=None, help="map methods to score (default: all)")
     ap.add_argument("--mask-iterations", type=int, default=None, help="steps of the iterative Mask")
+    ap.add_argument("--alpha", type=float, default=None, help="box threshold of the map methods (default: the preset's)")
     ap.add_argument("--out-dir", type=Path, default=FIGURES_DIR)
     a = ap.parse_args(argv)
     cfg = PRESETS[a.preset]
-    over = {"limit": a.limit, "black_box": a.black_box, "mask_iterations": a.mask_iterations}
+    over = {"limit": a.limit, "black_box": a.black_box, "mask_iterations": a.mask_iterations, "alpha": a.alpha}
     over["methods"] = tuple(a.methods) if a.methods else None
     cfg = replace(cfg, **{k: v for k, v in over.items() if v is not None})
     res = run(cfg)
