@@ -72,6 +72,9 @@ def test_readme_beyond_and_sanity_numbers_are_the_committed_json():
     mk, gc = b["maps"]["masker"], b["maps"]["gradcam"]
     assert f"insertion AUC (blur) {mk['insertion_blur']:.3f} and {gc['insertion_blur']:.3f}" in text
     assert f"ground truth {b['boxes']['ground_truth']['squash']:.3f} < centre box {b['boxes']['centre']['squash']:.3f}" in text
+    few = json.loads((FIGURES_DIR / "beyond_20.json").read_text())["maps"]
+    assert f"(blur) {few['mask']['deletion_blur']:.3f} (masker {few['masker']['deletion_blur']:.3f}, occlusion" in text
+    assert f"AUC (blur) {few['masker']['insertion_blur']:.3f} (Grad-CAM {few['gradcam']['insertion_blur']:.3f}, Mask" in text
     fs = json.loads((FIGURES_DIR / "sanity.json").read_text())["from_scratch"]
     rr, rc = fs["reference_vs_randomised"], fs["reference_vs_control"]
     assert f"({rr['mean']:.3f} ± {rr['se']:.3f})" in text and f"{rc['mean']:.3f} ± {rc['se']:.3f}" in text
