@@ -248,3 +248,41 @@ def test_per_sample_draws_do_not_depend_on_the_batch():
     a = alternative_images(x, generator=sample_generators(3, pos))
     b = torch.cat([alternative_images(x[s], generator=sample_generators(3, pos[s])) for s in (slice(0, 3), slice(3, 6))])
     torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_projected_class_embedding_starts_as_the_learned_one_and_trains_only_the_projection(tmp_path):
+    """class_embedding="projected": frozen rows, a shared projection started at zero; saved and loaded."""
+    from paperlib.core.errors import InputError
+    from paperlib.core.storage import load_masker, save_masker
+    from paperlib.experiments.train import build_for_training
+
+    learned, black_box = build_for_training(TrainConfig(widths=[16, 8, 8], blocks=1, output_gate=True))
+    projected, _ = build_for_training(TrainConfig(widths=[16, 8, 8], blocks=1, output_gate=True, class_embedding="projected"))
+    assert projected.config["class_embedding"] == "projected" and "class_embedding" not in learned.config
+    torch.testing.assert_close(projected.filter.embedding.weight, black_box.classifier_layer.weight)
+    trained = {n for n, p in projected.named_parameters() if p.requires_grad}
+    assert "filter.projection.weight" in trained and "filter.embedding.weight" not in trained
+    images, classes = torch.rand(2, 3, SIZE, SIZE), torch.tensor([1, 2])
+    projected.load_state_dict({**learned.state_dict(), "filter.projection.weight": projected.filter.projection.weight})
+    torch.testing.assert_close(projected.eval()(images, classes), learned.eval()(images, classes))
+    with torch.no_grad():
+        projected.filter.projection.weight.normal_(std=0.01)
+    save_masker(projected, tmp_path / "p.pt")
+    back = load_masker(tmp_path / "p.pt")
+    assert back.config["class_embedding"] == "projected"
+    torch.testing.assert_close(back.eval()(images, classes), projected(images, classes))
+    with pytest.raises(InputError, match="class_embedding"):
+        build_masker("efficientnet_lite0", class_embedding="shared")
+
+
+def test_max_images_trains_on_a_fixed_subset_and_refuses_more_than_there_are(tmp_path):
+    """--max-images: the same seeded subset of distinct images; more than the data set holds is an InputError."""
+    from paperlib.core.errors import InputError
+    from paperlib.experiments.train import image_subset
+
+    ds = list(range(50))
+    a, b = image_subset(ds, 10, seed=3), image_subset(ds, 10, seed=3)
+    assert [a[i] for i in range(10)] == [b[i] for i in range(10)]
+    assert [a[i] for i in range(10)] != [image_subset(ds, 10, seed=4)[i] for i in range(10)]
+    with pytest.raises(InputError, match="more than the 50"):
+        image_subset(ds, 51, seed=0)

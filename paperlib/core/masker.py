@@ -95,6 +95,11 @@ class FeatureFilter(nn.Module):
     sample) each class row C_s is updated rarely; the shared ``a`` and ``b0`` are updated at every
     step and learn quickly where to put the gate's threshold.
 
+    ``projected=True`` goes one step further in sharing: the class rows are frozen (at the black
+    box's final layer, see :meth:`Masker.init_embedding`) and a learned shared matrix ``A``
+    (C x C, started at zero) maps them, C_s' = C_s + A C_s, so that every training image updates the
+    embedding of every class.
+
     Shape: x (N, C, h, w), classes (N,) -> (Y (N, C, h, w), gate (N, h, w)).
 
     >>> f = FeatureFilter(10, 4, affine=False)
@@ -102,18 +107,25 @@ class FeatureFilter(nn.Module):
     ['embedding.weight']
     """
 
-    def __init__(self, num_classes: int, channels: int, *, affine: bool = True) -> None:
+    def __init__(self, num_classes: int, channels: int, *, affine: bool = True, projected: bool = False) -> None:
         super().__init__()
         self.affine = affine
+        self.projected = projected
         self.embedding = nn.Embedding(num_classes, channels)
         if affine:
             self.bias = nn.Parameter(torch.zeros(num_classes))
             self.scale = nn.Parameter(torch.ones(()))
             self.offset = nn.Parameter(torch.zeros(()))
         nn.init.normal_(self.embedding.weight, std=1.0 / math.sqrt(channels))
+        if projected:
+            self.embedding.weight.requires_grad_(False)
+            self.projection = nn.Linear(channels, channels, bias=False)
+            nn.init.zeros_(self.projection.weight)
 
     def forward(self, x: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.embedding(classes)  # (N, C)
+        if self.projected:
+            emb = emb + self.projection(emb)
         score = torch.einsum("nchw,nc->nhw", x, emb)
         if self.affine:
             gate = torch.sigmoid(self.scale * (score + self.bias[classes][:, None, None]) + self.offset)
@@ -207,6 +219,7 @@ class Masker(nn.Module):
         mask_stride: int = 4,
         output_gate: bool = False,
         filter_affine: bool = True,
+        class_embedding: str = "learned",
         close_holes: bool = False,
         class_names: Sequence[str] | None = None,
         black_box_sha256: str | None = None,
@@ -236,6 +249,10 @@ class Masker(nn.Module):
         }
         if not filter_affine:  # recorded only when off, so the shipped configurations stay as they are
             self.config["filter_affine"] = False
+        if class_embedding not in ("learned", "projected"):
+            raise InputError(f"class_embedding must be 'learned' or 'projected', not {class_embedding!r}.")
+        if class_embedding != "learned":  # recorded only when not the default, like filter_affine
+            self.config["class_embedding"] = class_embedding
         self.class_names = [str(c) for c in class_names] if class_names is not None else None
         if self.class_names is not None:
             if len(self.class_names) != num_classes:
@@ -247,7 +264,7 @@ class Masker(nn.Module):
         self._close_holes = False
         self.close_holes = close_holes
         chans = list(encoder.channels)
-        self.filter = FeatureFilter(num_classes, chans[-1], affine=filter_affine)
+        self.filter = FeatureFilter(num_classes, chans[-1], affine=filter_affine, projected=class_embedding == "projected")
         ups, cin = [], chans[-1]
         for i, w in enumerate(widths):
             skip = chans[-2 - i]
@@ -342,7 +359,7 @@ def build_masker(black_box: str, encoder: str | None = None, **kwargs: Any) -> M
         black_box: Name of the black box the masker explains (see ``available_classifiers``).
         encoder: Encoder name; defaults to the black box's own backbone for the Lite models and
             CIFAR-10, and to ``resnet50`` (the paper's) otherwise.
-        **kwargs: ``widths``, ``width``, ``blocks``, ``mask_stride``, ``output_gate``, ``filter_affine``, ``close_holes``, ``pretrained`` (ResNet-50 only),
+        **kwargs: ``widths``, ``width``, ``blocks``, ``mask_stride``, ``output_gate``, ``filter_affine``, ``class_embedding``, ``close_holes``, ``pretrained`` (ResNet-50 only),
             ``encoder_widths`` (CIFAR-10 only).
 
     Defaults follow the paper: 768-channel first upsampler halved per block, 3 bottlenecks,

@@ -90,6 +90,7 @@ def _build_from_config(cfg: dict) -> Masker:
     kwargs = {k: cfg[k] for k in ("widths", "blocks", "mask_stride")}
     kwargs["output_gate"] = cfg.get("output_gate", False)
     kwargs["filter_affine"] = cfg.get("filter_affine", True)
+    kwargs["class_embedding"] = cfg.get("class_embedding", "learned")
     kwargs["close_holes"] = cfg.get("close_holes", False)
     if cfg.get("dataset") != "custom":
         if "encoder_widths" in cfg:

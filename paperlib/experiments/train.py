@@ -40,7 +40,7 @@ from typing import Any, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
 from torchvision import transforms as T
 from tqdm.auto import tqdm
 
@@ -92,6 +92,8 @@ class TrainConfig:
             with ``output_gate=False`` is exactly the paper's model).
         init_embedding: Start the class embedding from the black box's final layer when the encoder
             features are the ones that layer reads.
+        class_embedding: ``"learned"`` (a learned row per class) or ``"projected"`` (the rows frozen
+            at their start, a learned shared projection; see :class:`~paperlib.core.masker.FeatureFilter`).
         gate_lr_mult: Learning-rate multiplier of the feature filter's shared scale and offset.
         objective: Weights of eq. 4 that differ from the preset (see :class:`~paperlib.core.objective.ObjectiveConfig`);
             the command line stores every weight.
@@ -100,6 +102,8 @@ class TrainConfig:
         checkpoint_every: Steps between atomic checkpoints.
         snapshot_every: Also keep the masker every this many steps as ``<out>/snapshots/step<k>.pt``
             (0 = never), for learning curves.
+        max_images: Train on only this many distinct images of ``data`` (a subset drawn once with
+            ``seed``; 0 = all), for learning curves over the number of training images.
         seed: Seed of data order, augmentation, fake labels and alternative images.
         workers: DataLoader worker processes.
         threads: torch CPU threads (0 = torch's default).
@@ -143,12 +147,14 @@ class TrainConfig:
     output_gate: bool = False
     filter_affine: bool = True
     init_embedding: bool = True
+    class_embedding: str = "learned"
     gate_lr_mult: float = 30.0
     objective: dict[str, Any] = field(default_factory=dict)
     objective_preset: str = "paper"
     checkpoint_every: int = 50
     snapshot_every: int = 0
     seed: int = 0
+    max_images: int = 0
     workers: int = 1
     threads: int = 0
     init_from: str | None = None
@@ -276,7 +282,27 @@ def training_dataset(cfg: TrainConfig) -> Dataset:
     else:
         tf = T.Compose([T.RandomResizedCrop(cfg.image_size, scale=(0.25, 1.0)), T.RandomHorizontalFlip(), T.ToTensor()])
         folders = [data.imagenet_folder(d, transform=tf) for d in (cfg.data or [None])]
-    return folders[0] if len(folders) == 1 else ConcatDataset(folders)
+    ds = folders[0] if len(folders) == 1 else ConcatDataset(folders)
+    return image_subset(ds, cfg.max_images, cfg.seed)
+
+
+def image_subset(ds: Dataset, n: int, seed: int) -> Dataset:
+    """``n`` distinct items of ``ds`` drawn once with ``seed`` (all of it when ``n`` is 0).
+
+    >>> sub = image_subset(list(range(10)), 3, seed=0)
+    >>> len(sub), len(set(sub[i] for i in range(3)))
+    (3, 3)
+    >>> len(image_subset(list(range(10)), 0, seed=0))
+    10
+    """
+    if n < 0:
+        raise InputError(f"max_images must be 0 (all images) or positive, not {n}.")
+    if n == 0:
+        return ds
+    if n > len(ds):
+        raise InputError(f"max_images {n} is more than the {len(ds)} training images: give at most {len(ds)}, or 0 for all.")
+    order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))
+    return Subset(ds, sorted(order[:n].tolist()))
 
 
 def build_for_training(cfg: TrainConfig) -> tuple[Masker, torch.nn.Module]:
@@ -291,6 +317,8 @@ def build_for_training(cfg: TrainConfig) -> tuple[Masker, torch.nn.Module]:
             kw[k] = getattr(cfg, k)
     if not cfg.filter_affine:
         kw["filter_affine"] = False
+    if cfg.class_embedding != "learned":
+        kw["class_embedding"] = cfg.class_embedding
     masker = build_masker(cfg.black_box, encoder=cfg.encoder, **kw)
     # Only a frozen copy of the black box's own backbone reads the features its final layer reads
     # (the CIFAR-10 encoder shares the black box's name but is trained from scratch).
@@ -679,6 +707,10 @@ def _parse(argv: Sequence[str] | None) -> TrainConfig:
         special={
             "widths": {"type": int, "nargs": "+", "help": "decoder widths, deepest first"},
             "data": {"nargs": "+", "help": "image folders (joined), e.g. train-sample train-extra/nips17"},
+            "class_embedding": {
+                "choices": ["learned", "projected"],
+                "help": "learned class rows, or frozen rows with a learned shared projection",
+            },
             "randomise_top": {
                 "choices": list(LEVELS),
                 "help": "sanity check: train against the black box with these top layers re-initialised",
