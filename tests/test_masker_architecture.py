@@ -21,7 +21,13 @@ def test_masks_per_second_is_a_positive_rate(tiny_masker, one_thread):
 
 def _row(widths, blocks, err):
     return {
-        "architecture": {"black_box": "efficientnet_lite0", "encoder": "efficientnet_lite0", "widths": widths, "blocks": blocks},
+        "architecture": {
+            "black_box": "efficientnet_lite0",
+            "encoder": "efficientnet_lite0",
+            "widths": widths,
+            "blocks": blocks,
+            "mask_stride": 4,
+        },
         "tuning": {"saliency": 0.3, "area": 0.5, "islands": 0.1},
         "val_error": {"0.5": err},
         "tune_error": {"0.5": err + 1},
@@ -36,7 +42,7 @@ def _row(widths, blocks, err):
 def test_table_shows_every_row_beside_the_paper():
     rows = {"shipped": _row([256, 128, 64], 1, 45.0), "paper": {**_row([768, 384, 192], 3, 44.0), "about": "paper widths"}}
     md = architecture.to_markdown(architecture.architecture_table(rows))
-    assert "| shipped | efficientnet_lite0 | efficientnet_lite0 | 256/128/64 x 1 | 200 | 45.0 | 46.0 |" in md
+    assert "| shipped | efficientnet_lite0 | efficientnet_lite0 | 256/128/64 x 1, 4 | 200 | 45.0 | 46.0 |" in md
     assert "768/384/192 x 3" in md and "36.9 %" in md and "- paper: paper widths" in md
 
 
@@ -50,3 +56,17 @@ def test_pairs_must_name_rows():
     assert architecture.architecture_table(rows, pairs=[])["pairs"] == []
     with pytest.raises(InputError, match="--pair names"):
         architecture.architecture_table(rows, pairs=[("shipped", "paper")])
+
+
+def test_a_row_copied_from_another_table_keeps_its_numbers_and_says_where_from(tmp_path):
+    import json
+
+    src = tmp_path / "architecture.json"
+    src.write_text(json.dumps(architecture.architecture_table({"base": _row([256, 128, 64], 1, 43.8)})))
+    out = tmp_path / "recipe"
+    architecture.main([f"base={src}#base", "--out", str(out), "--title", "Recipe at 200 steps", "--about", "base", "the base"])
+    res = json.loads(out.with_suffix(".json").read_text())
+    assert res["title"] == "Recipe at 200 steps" and res["rows"]["base"]["val_error"] == {"0.5": 43.8}
+    assert "(row evaluated in architecture.json#base)" in out.with_suffix(".md").read_text()
+    with pytest.raises(InputError, match="has no row 'nope'"):
+        architecture.main([f"x={src}#nope", "--out", str(out)])

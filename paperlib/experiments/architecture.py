@@ -18,7 +18,9 @@ plus the size of the decoder and the masker's speed on this machine (masks per s
 with :class:`torch.utils.benchmark.Timer`, median of its adaptive runs).
 
 Run ``python -m paperlib.experiments.architecture name=path ... --about name "what it is"``
-(writes ``figures/architecture.json`` and ``.md``).
+(writes ``figures/architecture.json`` and ``.md``). The same rows serve any comparison at one budget:
+``--out figures/recipe_200 --title "..."`` writes another table (the recipe ablation of issue 10), and
+``name=figures/architecture.json#row`` takes a row already evaluated there instead of evaluating it again.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ from ..core.storage import load_masker
 from .ablation import evaluate_checkpoint
 
 __all__ = ["parameter_counts", "masks_per_second", "architecture_row", "architecture_table", "to_markdown", "main"]
+
+#: Title of the table unless ``--title`` gives another.
+TITLE = "Architecture dependence of the masking model (same recipe, data, seed and steps within each pair)"
 
 #: The paper's masking model on its closest black box (Tables 1 and 3: ResNet-50 encoder, GoogLeNet):
 #: localisation error (%) and saliency metric.
@@ -93,8 +98,29 @@ def architecture_row(path: str | Path, *, val_limit: int = 500, n_tune: int = 30
     return row
 
 
+def copied_row(spec: str) -> dict[str, Any]:
+    """A row already evaluated in another table: ``spec`` is ``path/to/table.json#row``.
+
+    Raises:
+        InputError: The table or the row does not exist.
+    """
+    path, _, name = spec.partition("#")
+    table = Path(path)
+    if not table.exists():
+        raise InputError(f"{table} not found: give name=path/to/table.json#row of a table written by this module.")
+    rows = json.loads(table.read_text()).get("rows", {})
+    if name not in rows:
+        raise InputError(f"{table} has no row {name!r}; its rows are {sorted(rows)}.")
+    return {**rows[name], "copied_from": f"{table.name}#{name}"}
+
+
 def architecture_table(
-    rows: dict[str, dict[str, Any]], *, pairs: Sequence[Sequence[str]] = (), notes: str = "", commands: Sequence[str] = ()
+    rows: dict[str, dict[str, Any]],
+    *,
+    pairs: Sequence[Sequence[str]] = (),
+    notes: str = "",
+    commands: Sequence[str] = (),
+    title: str = TITLE,
 ) -> dict[str, Any]:
     """The JSON result: the rows, the pairs compared (baseline, variant), the paper's numbers, the commands that wrote the rows and the hardware."""
     for pair in pairs:
@@ -103,7 +129,7 @@ def architecture_table(
             raise InputError(f"--pair names {missing}, not among the rows {sorted(rows)}.")
     return {
         "table": "architecture",
-        "title": "Architecture dependence of the masking model (same recipe, data, seed and steps within each pair)",
+        "title": title,
         "paper": PAPER,
         "rows": rows,
         "pairs": [list(p) for p in pairs],
@@ -119,7 +145,7 @@ def to_markdown(res: dict[str, Any]) -> str:
         "row",
         "black box",
         "encoder",
-        "decoder (widths x blocks)",
+        "decoder (widths x blocks, mask stride)",
         "steps",
         "val err 1-500 @0.5 (%)",
         "tune err 401-500 (%)",
@@ -140,7 +166,7 @@ def to_markdown(res: dict[str, Any]) -> str:
                     name,
                     a["black_box"],
                     a["encoder"],
-                    f"{'/'.join(map(str, a['widths']))} x {a['blocks']}",
+                    f"{'/'.join(map(str, a['widths']))} x {a['blocks']}, {a['mask_stride']}",
                     str(r["steps"]),
                     f"{r['val_error']['0.5']:.1f}",
                     f"{r.get('tune_error', {}).get('0.5', float('nan')):.1f}",
@@ -168,7 +194,8 @@ def to_markdown(res: dict[str, Any]) -> str:
     ]
     for name, r in res["rows"].items():
         if r.get("about"):
-            lines.append(f"- {name}: {r['about']}")
+            copied = f" (row evaluated in {r['copied_from']})" if r.get("copied_from") else ""
+            lines.append(f"- {name}: {r['about']}{copied}")
     if res.get("notes"):
         lines += ["", res["notes"]]
     return "\n".join(lines) + "\n"
@@ -184,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--about", nargs=2, action="append", default=[], metavar=("ROW", "TEXT"), help="what a row is")
     ap.add_argument("--pair", nargs=2, action="append", default=None, metavar=("BASE", "VARIANT"), help="rows compared")
     ap.add_argument("--notes", default="")
+    ap.add_argument("--title", default=None, help="the table's title (default: the architecture table's)")
     ap.add_argument("--merge", action="store_true", help="add the rows (and pairs) to an existing <out>.json")
     a = ap.parse_args(argv)
     out_json = a.out.with_suffix(".json")
@@ -191,6 +219,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows: dict[str, Any] = old.get("rows", {})
     for spec in a.runs:
         name, _, path = spec.partition("=")
+        if "#" in path:  # a row evaluated in another table
+            rows[name] = copied_row(path)
+            continue
         t0 = time.time()
         rows[name] = {**architecture_row(path or name, val_limit=a.val_limit, n_tune=a.n_tune), "path": path or name}
         rows[name]["seconds"] = round(time.time() - t0, 1)
@@ -203,7 +234,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     pairs = [list(p) for p in old.get("pairs", [])]
     pairs += [list(p) for p in (a.pair or []) if list(p) not in pairs]  # --merge adds pairs, it keeps the old ones
     commands = [*old.get("commands", []), cmd]  # every command that wrote rows of this table
-    res = architecture_table(rows, pairs=pairs, notes=a.notes or old.get("notes", ""), commands=commands)
+    title = a.title or old.get("title", TITLE)
+    res = architecture_table(rows, pairs=pairs, notes=a.notes or old.get("notes", ""), commands=commands, title=title)
     atomic_write_text(json.dumps(res, indent=2), out_json)
     atomic_write_text(to_markdown(res), a.out.with_suffix(".md"))
     print(to_markdown(res))
