@@ -84,3 +84,28 @@ def test_error_of_slices_and_the_choice_prefers_the_box_tuning_split():
     assert ablation_table(rows)["chosen"] == "b"
     rows["b"]["tune_error"]["0.5"] = 40.0  # a tie on the boxes: the saliency metric decides
     assert ablation_table(rows)["chosen"] == "a"
+
+
+def test_paired_rows_compare_the_same_images_on_each_split():
+    from paperlib.experiments.ablation import decode_correct, encode_correct, paired_rows
+
+    old = torch.zeros(500, dtype=torch.bool)
+    old[:250] = True  # 50 % error
+    new = old.clone()
+    new[400:410] = True  # ten more images right, all in the tuning split 401-500
+    assert decode_correct(encode_correct(new)).equal(new)
+    p = paired_rows({"val_correct": {"0.5": encode_correct(new)}}, {"val_correct": {"0.5": encode_correct(old)}})
+    assert p["tune_401_500"]["gain_points"] == 10.0 and p["tune_401_500"]["se_points"] > 0
+    assert p["report_1_400"]["gain_points"] == 0.0 and p["report_1_400"]["se_points"] == 0.0
+    assert p["val_1_500"] == {
+        "gain_points": 2.0,
+        "se_points": p["val_1_500"]["se_points"],
+        "n": 500,
+        "err_new": 48.0,
+        "err_old": 50.0,
+    }
+    assert paired_rows({"val_error": {}}, {"val_correct": {"0.5": "1"}}) is None  # an older row without per-image results
+    with pytest.raises(InputError, match="different numbers of images"):
+        paired_rows({"val_correct": {"0.5": "10"}}, {"val_correct": {"0.5": "1"}})
+    with pytest.raises(InputError, match="string of 0 and 1"):
+        decode_correct("1x0")

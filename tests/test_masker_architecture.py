@@ -70,3 +70,15 @@ def test_a_row_copied_from_another_table_keeps_its_numbers_and_says_where_from(t
     assert "(row evaluated in architecture.json#base)" in out.with_suffix(".md").read_text()
     with pytest.raises(InputError, match="has no row 'nope'"):
         architecture.main([f"x={src}#nope", "--out", str(out)])
+
+
+def test_pairs_with_per_image_results_get_a_paired_gain_in_json_and_markdown():
+    base, variant = _row([256, 128, 64], 1, 50.0), _row([256, 128], 1, 48.0)
+    base["val_correct"] = {"0.5": "1" * 250 + "0" * 250}
+    variant["val_correct"] = {"0.5": "1" * 250 + "0" * 150 + "1" * 10 + "0" * 90}
+    res = architecture.architecture_table(
+        {"base": base, "variant": variant, "old": _row([64], 1, 40.0)}, pairs=[("base", "variant"), ("base", "old")]
+    )
+    assert res["paired"]["base vs variant"]["tune_401_500"]["gain_points"] == 10.0
+    assert "base vs old" not in res["paired"]  # the old row has no per-image results: no paired comparison, no guess
+    assert "- base vs variant: images 1-500: +2.0 +- " in architecture.to_markdown(res)

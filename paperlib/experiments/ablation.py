@@ -57,6 +57,9 @@ __all__ = [
     "threshold_correct",
     "error_of",
     "paired_gain",
+    "encode_correct",
+    "decode_correct",
+    "paired_rows",
     "evaluate_checkpoint",
     "total_steps",
     "ablation_table",
@@ -218,6 +221,47 @@ def paired_gain(new: torch.Tensor, old: torch.Tensor) -> dict[str, float]:
     }
 
 
+def encode_correct(correct: torch.Tensor) -> str:
+    """Per-image correctness as a compact string, one ``"0"``/``"1"`` per image, for a result JSON.
+
+    >>> encode_correct(torch.tensor([True, False, True]))
+    '101'
+    """
+    return "".join("1" if bool(c) else "0" for c in correct.reshape(-1).tolist())
+
+
+def decode_correct(text: str) -> torch.Tensor:
+    """The inverse of :func:`encode_correct`.
+
+    Raises:
+        InputError: ``text`` holds characters other than ``0`` and ``1``.
+    """
+    if set(text) - {"0", "1"}:
+        raise InputError("per-image correctness must be a string of 0 and 1 (as written by encode_correct).")
+    return torch.tensor([c == "1" for c in text], dtype=torch.bool)
+
+
+def paired_rows(new: dict[str, Any], old: dict[str, Any], threshold: str = "0.5") -> dict[str, dict[str, float]] | None:
+    """Paired comparison (:func:`paired_gain`) of two evaluated rows on the box tuning split
+    (validation images 401-500), on images 1-400 (never used to choose) and on 1-500.
+
+    Both rows need the per-image correctness that :func:`evaluate_checkpoint` records
+    (``val_correct``) on the same images; returns ``None`` when either lacks it (rows evaluated
+    before it was recorded).
+    """
+    a, b = new.get("val_correct", {}).get(threshold), old.get("val_correct", {}).get(threshold)
+    if a is None or b is None:
+        return None
+    if len(a) != len(b):
+        raise InputError(f"the rows were evaluated on different numbers of images ({len(a)} vs {len(b)}).")
+    x, y = decode_correct(a), decode_correct(b)
+    out = {"val_1_500": paired_gain(x, y)}
+    if len(x) >= TUNE_VAL.stop:
+        out["tune_401_500"] = paired_gain(x[TUNE_VAL], y[TUNE_VAL])
+        out["report_1_400"] = paired_gain(x[: TUNE_VAL.start], y[: TUNE_VAL.start])
+    return out
+
+
 _VAL_CACHE: dict[tuple, list] = {}
 
 
@@ -254,6 +298,8 @@ def evaluate_checkpoint(
     if val_limit != 0:
         correct = threshold_correct(masker, black_box, thresholds, limit=val_limit)
         row["val_error"], row["n_val"] = error_of(correct), len(correct[thresholds[0]])
+        # per-image correctness at each threshold, for paired comparisons between rows (paired_rows)
+        row["val_correct"] = {str(t): encode_correct(c) for t, c in correct.items()}
         if row["n_val"] >= TUNE_VAL.stop:
             row["tune_error"] = error_of(correct, TUNE_VAL)  # tuning split with boxes: val 401-500
             row["report_error"] = error_of(correct, slice(0, TUNE_VAL.start))  # val 1-400, never used to choose
@@ -344,6 +390,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--merge", action="store_true", help="add the rows to an existing <out>.json")
     ap.add_argument("--change", nargs=2, action="append", default=[], metavar=("ROW", "TEXT"), help="what a row changes")
     ap.add_argument("--close-holes", nargs="*", default=[], metavar="ROW", help="rows evaluated with the mask's hole closing on")
+    ap.add_argument(
+        "--paired-with",
+        default=None,
+        metavar="ROW",
+        help="compare every row with this one image by image (paired gain and standard error, key paired_vs_<ROW>)",
+    )
     a = ap.parse_args(argv)
     out_json = a.out.with_suffix(".json")
     rows: dict[str, Any] = json.loads(out_json.read_text())["rows"] if (a.merge and out_json.exists()) else {}
@@ -366,6 +418,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         if name not in rows:
             raise InputError(f"--change names row {name!r}, which is not among {sorted(rows)}.")
         rows[name]["change"] = text
+    if a.paired_with is not None:
+        if a.paired_with not in rows:
+            raise InputError(f"--paired-with names row {a.paired_with!r}, which is not among {sorted(rows)}.")
+        for name, r in rows.items():
+            paired = paired_rows(r, rows[a.paired_with]) if name != a.paired_with else None
+            if paired is not None:
+                r[f"paired_vs_{a.paired_with}"] = paired
     res = ablation_table(
         rows, a.notes, command="python -m paperlib.experiments.ablation " + " ".join(map(str, argv or sys.argv[1:]))
     )

@@ -39,7 +39,7 @@ from ..core._common import atomic_write_text, hardware, hardware_line
 from ..core.errors import InputError
 from ..core.paths import FIGURES_DIR
 from ..core.storage import load_masker
-from .ablation import evaluate_checkpoint
+from .ablation import evaluate_checkpoint, paired_rows
 
 __all__ = ["parameter_counts", "masks_per_second", "architecture_row", "architecture_table", "to_markdown", "main"]
 
@@ -127,12 +127,15 @@ def architecture_table(
         missing = [n for n in pair if n not in rows]
         if missing:
             raise InputError(f"--pair names {missing}, not among the rows {sorted(rows)}.")
+    paired = {f"{b} vs {v}": paired_rows(rows[v], rows[b]) for b, v in pairs}
     return {
         "table": "architecture",
         "title": title,
         "paper": PAPER,
         "rows": rows,
         "pairs": [list(p) for p in pairs],
+        # image-by-image gain of each pair's variant over its base (None where a row lacks per-image results)
+        "paired": {k: v for k, v in paired.items() if v is not None},
         "notes": notes,
         "commands": list(commands),
         "hardware": hardware(),
@@ -196,6 +199,17 @@ def to_markdown(res: dict[str, Any]) -> str:
         if r.get("about"):
             copied = f" (row evaluated in {r['copied_from']})" if r.get("copied_from") else ""
             lines.append(f"- {name}: {r['about']}{copied}")
+    if res.get("paired"):
+        lines += [
+            "",
+            "Paired comparisons (variant's gain over its base in error points, positive = better, +- paired standard error):",
+        ]
+        for key, p in res["paired"].items():
+            parts = [
+                f"images {span.split('_', 1)[1].replace('_', '-')}: {g['gain_points']:+.1f} +- {g['se_points']:.1f}"
+                for span, g in p.items()
+            ]
+            lines.append(f"- {key}: " + "; ".join(parts))
     if res.get("notes"):
         lines += ["", res["notes"]]
     return "\n".join(lines) + "\n"
