@@ -41,7 +41,15 @@ from ..core.paths import FIGURES_DIR
 from ..core.storage import load_masker
 from .ablation import evaluate_checkpoint, paired_rows
 
-__all__ = ["parameter_counts", "masks_per_second", "architecture_row", "architecture_table", "to_markdown", "main"]
+__all__ = [
+    "parameter_counts",
+    "masks_per_second",
+    "architecture_row",
+    "config_changes",
+    "architecture_table",
+    "to_markdown",
+    "main",
+]
 
 #: Title of the table unless ``--title`` gives another.
 TITLE = "Architecture dependence of the masking model (same recipe, data, seed and steps within each pair)"
@@ -96,6 +104,45 @@ def architecture_row(path: str | Path, *, val_limit: int = 500, n_tune: int = 30
         "masks_per_s_batch16": round(masks_per_second(masker, size, 16), 1),
     }
     return row
+
+
+#: Training settings that do not change what is learned (where it is written, how it is scheduled on
+#: the machine), left out of :func:`config_changes`.
+RUN_ONLY_SETTINGS = frozenset(
+    {"out", "workers", "threads", "checkpoint_every", "snapshot_every", "device", "amp", "channels_last"}
+)
+
+#: Values of settings added to the training configuration after older runs were made.
+SETTING_DEFAULTS = {"class_embedding": "learned", "max_images": 0}
+
+
+def config_changes(config: dict[str, Any], reference: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """What a run's training configuration changes against a reference run's: ``{setting: (reference, run)}``.
+
+    Objective weights are compared one by one (``objective.l2``); settings that only say where and
+    how the run was executed (:data:`RUN_ONLY_SETTINGS`) are ignored, and settings missing from an
+    older configuration take their default (:data:`SETTING_DEFAULTS`). Used to check that a row of a
+    one-change-at-a-time table changes what it says and nothing else.
+
+    >>> config_changes({"lr": 1e-3, "out": "a", "objective": {"l2": 4.0}}, {"lr": 1e-3, "out": "b", "objective": {"l2": 2.0}})
+    {'objective.l2': (2.0, 4.0)}
+    >>> config_changes({"max_images": 500}, {})
+    {'max_images': (0, 500)}
+    """
+
+    def flat(cfg: dict[str, Any]) -> dict[str, Any]:
+        out = {**SETTING_DEFAULTS}
+        for k, v in cfg.items():
+            if k in RUN_ONLY_SETTINGS:
+                continue
+            if isinstance(v, dict):
+                out.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+            else:
+                out[k] = v
+        return out
+
+    a, b = flat(reference), flat(config)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
 def copied_row(spec: str) -> dict[str, Any]:
