@@ -97,3 +97,52 @@ def test_readme_architecture_numbers_are_the_committed_json():
     assert f"also ends at {rows['lite0_no_embedding_start']['val_error']['0.5']:.1f} %" in text
     max_box = json.loads((FIGURES_DIR / "beyond.json").read_text())["boxes"]["max"]["error"]
     assert foreign["val_error"]["0.5"] == max_box  # "the error of a box around the whole image"
+
+
+def _last_steps(run, key, n=50):
+    rows = [json.loads(line) for line in (REPO_ROOT / "results" / "full" / "runs" / run / "log.jsonl").read_text().splitlines()]
+    return sum(r[key] for r in rows[-n:]) / n
+
+
+def test_the_rerun_base_recipe_repeats_the_original_log_step_by_step():
+    runs = REPO_ROOT / "results" / "full" / "runs"
+    old, new = ((runs / r / "log.jsonl").read_text().splitlines() for r in ("a_lite0_s200", "a2_lite0_s200_rerun"))
+    keys = ("step", "loss", "area_real", "area_fake", "p_preserve")
+    assert len(old) == len(new) == 200
+    assert all({k: json.loads(a)[k] for k in keys} == {k: json.loads(b)[k] for k in keys} for a, b in zip(old, new))
+
+
+def test_readme_recipe_numbers_are_the_committed_json():
+    from paperlib.core.paths import FIGURES_DIR
+
+    text = " ".join(README.split())
+    res = json.loads((FIGURES_DIR / "recipe_200.json").read_text())
+    r, p = res["rows"], res["paired"]
+
+    def gain(n):
+        g = p[f"base vs {n}"]["val_1_500"]
+        return f"{g['gain_points']:+.1f} ± {g['se_points']:.1f}"
+
+    base, off = r["base"], r["official_objective"]
+    assert f"its {base['val_error']['0.5']:.1f} % on validation images 1-500" in text
+    assert (
+        f"a second seed gives {r['base_seed1']['val_error']['0.5']:.1f} % (paired difference {gain('base_seed1')} points)" in text
+    )
+    assert f"localises best, {off['val_error']['0.5']:.1f} % ({gain('official_objective')}, not beyond" in text
+    assert f"({off['tuning']['area']:.2f} against {base['tuning']['area']:.2f})" in text
+    assert f"({off['tuning']['saliency']:.3f} against {base['tuning']['saliency']:.3f})" in text
+    assert f"({off['tuning']['islands']:.2f} islands per mask against {base['tuning']['islands']:.2f})" in text
+    assert f"Mask stride 8 ({r['stride8']['val_error']['0.5']:.1f} %, {gain('stride8')})" in text
+    assert f"({r['projected_embedding']['val_error']['0.5']:.1f} %, {gain('projected_embedding')})" in text
+    assert f"give {r['images_500']['val_error']['0.5']:.1f} and {r['images_1500']['val_error']['0.5']:.1f} %" in text
+    assert f"Without the output gate the masker localises with {r['no_output_gate']['val_error']['0.5']:.1f} %" in text
+    fake = (_last_steps("m_lite0_nogate_s200", "area_fake"), _last_steps("a2_lite0_s200_rerun", "area_fake"))
+    assert f"cover {fake[0]:.2f} of the image for a wrong class during training ({fake[1]:.2f} with the gate;" in text
+    abl = json.loads((FIGURES_DIR / "ablation.json").read_text())["rows"]
+    ow, sh = abl["official_warm300_closed"], abl["shipped_closed"]
+    assert f"(area {ow['tuning']['area']:.2f} against {sh['tuning']['area']:.2f})" in text
+    assert f"localise {ow['val_error']['0.5']:.1f} % of images 1-500 wrongly against {sh['val_error']['0.5']:.1f} %" in text
+    l1 = json.loads((FIGURES_DIR / "ablation_lite1.json").read_text())["rows"]["l2_4_tv50_closed"]["paired_vs_shipped_closed"]
+    t, rep = l1["tune_401_500"], l1["report_1_400"]
+    assert f"give {t['gain_points']:+.1f} ± {t['se_points']:.1f} points on the tuning images" in text
+    assert f"and {rep['gain_points']:+.1f} ± {rep['se_points']:.1f} on images 1-400" in text
