@@ -156,6 +156,20 @@ ref = rrows["base"]
 ref_cfg = ref["meta"]["train_config"]
 #: distinct images of the ImageNet train sample (imagenet/train-sample), the base recipe's data
 TRAIN_SAMPLE_IMAGES = 3035
+
+
+def mask_columns(r):
+    """The tuning split's mask statistics of one evaluated row."""
+    t = r["tuning"]
+    return {
+        "saliency (Flickr)": t["saliency"],
+        "area": t["area"],
+        "islands": t["islands"],
+        "holes": t["holes"],
+        "p removed": t["p_removed"],
+    }
+
+
 changes = {n: config_changes(r["meta"]["train_config"], ref_cfg) for n, r in rrows.items()}
 paired = recipe.get("paired", {})
 recipe_table = pd.DataFrame(
@@ -169,11 +183,7 @@ recipe_table = pd.DataFrame(
                 if f"base vs {n}" in paired
                 else ""
             ),
-            "saliency (Flickr)": r["tuning"]["saliency"],
-            "area": r["tuning"]["area"],
-            "islands": r["tuning"]["islands"],
-            "holes": r["tuning"]["holes"],
-            "p removed": r["tuning"]["p_removed"],
+            **mask_columns(r),
         }
         for n, r in rrows.items()
     }
@@ -281,9 +291,7 @@ display(
                 "tune err 401-500": r["tune_error"]["0.5"],
                 "err 1-400": r["report_error"]["0.5"],
                 "val err 1-500": r["val_error"]["0.5"],
-                "saliency (Flickr)": r["tuning"]["saliency"],
-                "area": r["tuning"]["area"],
-                "holes": r["tuning"]["holes"],
+                **mask_columns(r),
             }
             for n, r in l1rows.items()
         }
