@@ -242,8 +242,9 @@ def decode_correct(text: str) -> torch.Tensor:
 
 
 def paired_rows(new: dict[str, Any], old: dict[str, Any], threshold: str = "0.5") -> dict[str, dict[str, float]] | None:
-    """Paired comparison (:func:`paired_gain`) of two evaluated rows on the box tuning split
-    (validation images 401-500), on images 1-400 (never used to choose) and on 1-500.
+    """Paired comparison (:func:`paired_gain`) of two evaluated rows on all their validation images
+    (key ``val_1_<n>``) and, with 500 or more, on the box tuning split (validation images 401-500)
+    and on images 1-400 (never used to choose).
 
     Both rows need the per-image correctness that :func:`evaluate_checkpoint` records
     (``val_correct``) on the same images; returns ``None`` when either lacks it (rows evaluated
@@ -255,7 +256,7 @@ def paired_rows(new: dict[str, Any], old: dict[str, Any], threshold: str = "0.5"
     if len(a) != len(b):
         raise InputError(f"the rows were evaluated on different numbers of images ({len(a)} vs {len(b)}).")
     x, y = decode_correct(a), decode_correct(b)
-    out = {"val_1_500": paired_gain(x, y)}
+    out = {f"val_1_{len(x)}": paired_gain(x, y)}  # val_1_500 for the paper's 500 images
     if len(x) >= TUNE_VAL.stop:
         out["tune_401_500"] = paired_gain(x[TUNE_VAL], y[TUNE_VAL])
         out["report_1_400"] = paired_gain(x[: TUNE_VAL.start], y[: TUNE_VAL.start])
