@@ -107,16 +107,23 @@ class FeatureFilter(nn.Module):
     ['embedding.weight']
     """
 
-    def __init__(self, num_classes: int, channels: int, *, affine: bool = True, projected: bool = False) -> None:
+    def __init__(
+        self, num_classes: int, channels: int, *, affine: bool = True, projected: bool = False, frozen: bool = False
+    ) -> None:
         super().__init__()
         self.affine = affine
         self.projected = projected
+        self.frozen = frozen
         self.embedding = nn.Embedding(num_classes, channels)
         if affine:
             self.bias = nn.Parameter(torch.zeros(num_classes))
             self.scale = nn.Parameter(torch.ones(()))
             self.offset = nn.Parameter(torch.zeros(()))
         nn.init.normal_(self.embedding.weight, std=1.0 / math.sqrt(channels))
+        if frozen:  # the authors' second phase: the class rows (and per-class biases) stay as they start
+            self.embedding.weight.requires_grad_(False)
+            if affine:
+                self.bias.requires_grad_(False)
         if projected:
             self.embedding.weight.requires_grad_(False)
             self.projection = nn.Linear(channels, channels, bias=False)
@@ -249,8 +256,8 @@ class Masker(nn.Module):
         }
         if not filter_affine:  # recorded only when off, so the shipped configurations stay as they are
             self.config["filter_affine"] = False
-        if class_embedding not in ("learned", "projected"):
-            raise InputError(f"class_embedding must be 'learned' or 'projected', not {class_embedding!r}.")
+        if class_embedding not in ("learned", "projected", "frozen"):
+            raise InputError(f"class_embedding must be 'learned', 'projected' or 'frozen', not {class_embedding!r}.")
         if class_embedding != "learned":  # recorded only when not the default, like filter_affine
             self.config["class_embedding"] = class_embedding
         self.class_names = [str(c) for c in class_names] if class_names is not None else None
@@ -264,7 +271,13 @@ class Masker(nn.Module):
         self._close_holes = False
         self.close_holes = close_holes
         chans = list(encoder.channels)
-        self.filter = FeatureFilter(num_classes, chans[-1], affine=filter_affine, projected=class_embedding == "projected")
+        self.filter = FeatureFilter(
+            num_classes,
+            chans[-1],
+            affine=filter_affine,
+            projected=class_embedding == "projected",
+            frozen=class_embedding == "frozen",
+        )
         ups, cin = [], chans[-1]
         for i, w in enumerate(widths):
             skip = chans[-2 - i]

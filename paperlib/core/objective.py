@@ -56,6 +56,7 @@ __all__ = [
     "ObjectiveConfig",
     "OBJECTIVE_PRESETS",
     "total_variation",
+    "smoothness_sum",
     "area",
     "gaussian_blur",
     "alternative_images",
@@ -69,7 +70,7 @@ __all__ = [
 
 
 #: Names accepted by :meth:`ObjectiveConfig.preset` and ``--preset-objective``.
-OBJECTIVE_PRESETS: tuple[str, ...] = ("paper", "project", "official")
+OBJECTIVE_PRESETS: tuple[str, ...] = ("paper", "project", "official", "authors")
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,23 @@ class ObjectiveConfig:
         noise_std: Std of the Gaussian noise added to the random colour.
         selector_weight: Weight of the optional feature-filter (selector) loss: the gate maximum
             should be high for a real class and low for a fake one (0 = off, as in eq. 4).
+        preserve_confidence: Margin kappa of the hinge preserver relu(kappa - margin) (authors' code: 1).
+        destroy_confidence: Margin kappa of the hinge destroyer relu(kappa + margin) (authors' code: 5).
+        tv_form: ``"mean"``: TV as defined above, on the decoder-resolution mask; ``"sum"``: the
+            authors' ``calc_smoothness_loss``, the *sum* of squared neighbour differences of the
+            image-resolution mask plus ``tv_border`` times the sum of its squared edge values, halved
+            (their division by power x batch, per sample).
+        tv_border: Border penalty of the ``"sum"`` form (authors' code: 0.3).
+        fake_targets: ``"area"``: a fake label gets the area term only (the project's choice);
+            ``"reversed"`` (authors' code): for a fake label every term applies, with the *true* class
+            as target and the roles reversed: the kept image must not show it
+            (relu(1 + margin)), the image with the mask removed must (relu(1 - margin)).
+        colour_range: Width of the uniform range of the random colour, centred on grey (1: [0, 1];
+            authors' code: 0.66 in their [-1, 1] pixels, i.e. 0.33 here: [0.335, 0.665]).
+        image_noise_std: Gaussian noise added to X in each of the two passes (authors' code: 0.03 in
+            their [-1, 1] pixels, 0.015 here); 0 = none.
+        separate_alternatives: Draw A anew for the destroyer pass (authors' code) instead of sharing
+            the preserver's.
     """
 
     l0: float = 1.0
@@ -104,6 +122,14 @@ class ObjectiveConfig:
     p_blur: float = 0.5
     noise_std: float = 0.2
     selector_weight: float = 0.0
+    preserve_confidence: float = 1.0
+    destroy_confidence: float = 1.0
+    tv_form: str = "mean"
+    tv_border: float = 0.0
+    fake_targets: str = "area"
+    colour_range: float = 1.0
+    image_noise_std: float = 0.0
+    separate_alternatives: bool = False
 
     @classmethod
     def paper(cls, **overrides: Any) -> "ObjectiveConfig":
@@ -138,12 +164,63 @@ class ObjectiveConfig:
             cls(l0=0.3, l1=0.5, l2=8.0, l3=1.0, l4=1.0, area_power=0.3, area_eps=5e-4, classification="hinge"), **overrides
         )
 
+    @classmethod
+    def authors(cls, **overrides: Any) -> "ObjectiveConfig":
+        """The objective exactly as the authors' ``saliency_train.py`` constructs and runs it.
+
+        ``SaliencyLoss(black_box_fn, smoothness_loss_coef=0.005)`` with its other defaults
+        (``sal/saliency_model.py``) and ``apply_mask``'s defaults (``sal/utils/mask.py``), pixel
+        values mapped from their [-1, 1] to our [0, 1] (stds and ranges halved):
+
+        ========================  ==========================================  ==================
+        their code                value                                       here
+        ========================  ==========================================  ==================
+        destroyer                 cw_loss, non-targeted, confidence 5, x 1    l3 = 1, destroy_confidence = 5
+        preserver                 cw_loss, targeted, confidence 1, x 0.3      l0 = 0.3, preserve_confidence = 1
+        area                      8 x mean((M + 5e-4)^0.3)                    l2 = 8, area_power = 0.3, area_eps = 5e-4
+        smoothness                0.005 x (sum dM^2 + 0.3 sum edge M^2) / 2   l1 = 0.005, tv_form = "sum", tv_border = 0.3
+        fake label (30 %)         true class as target, roles reversed        fake_targets = "reversed"
+        blurred alternative       p = 0.5, sigma 11 px (kernel 55)            p_blur = 0.5, blur_sigma = 11
+        colour alternative        U(-0.33, 0.33) + N(0, 0.11) in [-1, 1]     colour_range = 0.33, noise_std = 0.055
+        noise on X per pass       N(0, 0.03) in [-1, 1]                       image_noise_std = 0.015
+        A per pass                drawn in each ``apply_mask`` call           separate_alternatives = True
+        ========================  ==========================================  ==================
+
+        Under this project's mean normalisation the smoothness weight equals about l1 = 7.7 on
+        TV(M) at 56 x 56 (their sum over a bilinearly upsampled 224 px mask is about the sum over the
+        56 x 56 mask, 56 x 55 x 2 pairs, times 0.005 / 2), against 0.5 in :meth:`official`, which
+        took the class default (0.5) that ``saliency_train.py`` overrides. Deviations: the Gaussian
+        kernel is truncated at 3 sigma (theirs at 2.5), and X plus noise is clipped to [0, 1]
+        (their black box took unclipped values).
+
+        >>> c = ObjectiveConfig.authors()
+        >>> (c.l0, c.l1, c.l2, c.l3, c.destroy_confidence, c.tv_form, c.fake_targets)
+        (0.3, 0.005, 8.0, 1.0, 5.0, 'sum', 'reversed')
+        """
+        return replace(
+            cls(
+                l0=0.3, l1=0.005, l2=8.0, l3=1.0, l4=1.0, area_power=0.3, area_eps=5e-4, classification="hinge",
+                blur_sigma=11.0, p_blur=0.5, noise_std=0.055, preserve_confidence=1.0, destroy_confidence=5.0,
+                tv_form="sum", tv_border=0.3, fake_targets="reversed", colour_range=0.33, image_noise_std=0.015,
+                separate_alternatives=True,
+            ),
+            **overrides,
+        )  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def __post_init__(self) -> None:
         if self.classification not in ("log", "hinge"):
             raise InputError(f"classification must be 'log' or 'hinge', got {self.classification!r}.")
+        if self.tv_form not in ("mean", "sum"):
+            raise InputError(f"tv_form must be 'mean' or 'sum', got {self.tv_form!r}.")
+        if self.fake_targets not in ("area", "reversed"):
+            raise InputError(f"fake_targets must be 'area' or 'reversed', got {self.fake_targets!r}.")
+        if self.fake_targets == "reversed" and self.classification != "hinge":
+            raise InputError("fake_targets='reversed' needs classification='hinge' (the authors' losses).")
+        if not 0.0 <= self.colour_range <= 1.0:
+            raise InputError(f"colour_range must lie in [0, 1], got {self.colour_range}.")
         if not 0.0 <= self.p_blur <= 1.0:
             raise InputError(f"p_blur must lie in [0, 1], got {self.p_blur}.")
 
@@ -174,6 +251,33 @@ def total_variation(masks: torch.Tensor) -> torch.Tensor:
         (masks[..., 1:, :] - masks[..., :-1, :]).pow(2).flatten(1).mean(1) if masks.shape[-2] > 1 else masks.new_zeros(len(masks))
     )
     return dx + dy
+
+
+def smoothness_sum(masks: torch.Tensor, border: float = 0.3) -> torch.Tensor:
+    """The authors' smoothness term (``calc_smoothness_loss`` of their ``sal/utils/mask.py``), per image.
+
+    S(M) = (sum_ij (M_ij - M_i+1,j)^2 + sum_ij (M_ij - M_i,j+1)^2 + border * sum_edge M^2) / 2
+
+    a *sum* over the mask's pixels (they apply it to the mask upsampled to the image size), so that
+    it grows with the length of the mask's edges; the edge sum counts the four outer rows and columns.
+
+    Args:
+        masks: (N, 1, H, W).
+        border: Weight of the squared mask values on the image border (theirs: 0.3).
+
+    Returns:
+        (N,) tensor. A constant zero mask gives 0; an all-ones H x W mask gives border * (2H + 2W) / 2.
+
+    >>> float(smoothness_sum(torch.ones(1, 1, 4, 5), border=0.3))
+    2.7
+    """
+    _check_masks(masks)
+    dy = (masks[..., 1:, :] - masks[..., :-1, :]).pow(2).flatten(1).sum(1)
+    dx = (masks[..., :, 1:] - masks[..., :, :-1]).pow(2).flatten(1).sum(1)
+    m2 = masks.pow(2)
+    edge = m2[..., -1, :].flatten(1).sum(1) + m2[..., 0, :].flatten(1).sum(1)
+    edge = edge + m2[..., :, -1].flatten(1).sum(1) + m2[..., :, 0].flatten(1).sum(1)
+    return (dx + dy + border * edge) / 2.0
 
 
 def area(masks: torch.Tensor, power: float = 1.0, eps: float = 0.0) -> torch.Tensor:
@@ -239,12 +343,14 @@ def alternative_images(
     blur_sigma: float = 10.0,
     noise_std: float = 0.2,
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
+    colour_range: float = 1.0,
 ) -> torch.Tensor:
     """Draw the alternative image A of the evidence-removal function, one per image.
 
     With probability ``p_blur`` A is X blurred with sigma = blur_sigma * H / 224 px (paper: 10 px
-    at 224 px); otherwise a random constant colour (uniform in [0, 1] per channel) plus Gaussian
-    noise of std ``noise_std``, clipped to [0, 1].
+    at 224 px); otherwise a random constant colour (uniform in [0, 1] per channel, or in
+    [0.5 - r / 2, 0.5 + r / 2] with ``colour_range`` r < 1) plus Gaussian noise of std
+    ``noise_std``, clipped to [0, 1].
 
     Args:
         images: (N, 3, H, W) in [0, 1].
@@ -272,12 +378,37 @@ def alternative_images(
             noise = torch.randn(n, c, h, w, generator=generator, device="cpu")
         use_blur = use_blur.lt(p_blur).to(dev).view(n, 1, 1, 1)
         colour = colour.to(dev, images.dtype)
+        if colour_range != 1.0:
+            colour = 0.5 + (colour - 0.5) * colour_range
         noise = noise.to(dev, images.dtype) * noise_std
         solid = (colour + noise).clamp(0.0, 1.0)
         if bool(use_blur.any()):
             blurred = gaussian_blur(images, blur_sigma * h / 224.0)
             return torch.where(use_blur, blurred, solid)
         return solid
+
+
+def _draw_alternative(images: torch.Tensor, config: ObjectiveConfig, generator: Any) -> torch.Tensor:
+    return alternative_images(
+        images,
+        p_blur=config.p_blur,
+        blur_sigma=config.blur_sigma,
+        noise_std=config.noise_std,
+        generator=generator,
+        colour_range=config.colour_range,
+    )
+
+
+def _noisy(images: torch.Tensor, std: float, generator: Any, rows: torch.Tensor) -> torch.Tensor:
+    """``images`` plus N(0, std) noise clipped to [0, 1] (unchanged when std is 0); ``rows`` picks each image's generator."""
+    if std <= 0:
+        return images
+    with torch.no_grad():
+        if isinstance(generator, (list, tuple)):
+            noise = torch.cat([torch.randn(1, *images.shape[1:], generator=generator[int(i)]) for i in rows])
+        else:
+            noise = torch.randn(images.shape, generator=generator, device="cpu")
+        return (images + std * noise.to(images.device, images.dtype)).clamp(0.0, 1.0)
 
 
 def apply_mask(images: torch.Tensor, masks: torch.Tensor, alternative: torch.Tensor) -> torch.Tensor:
@@ -311,13 +442,13 @@ def preserve_term(
     With ``multi_label`` f_c = sigmoid(z_c) and the hinge margin is z_c itself.
 
     Returns:
-        (-log f_c, or the official code's hinge relu(1 - margin) when ``config.classification == "hinge"``;
+        (-log f_c, or the official code's hinge relu(kappa - margin), kappa = ``config.preserve_confidence``, when ``config.classification == "hinge"``;
         f_c detached), each (N,).
     """
     logp = class_log_probability(logits, classes, multi_label)
     if config.classification == "log":
         return -logp, logp.exp().detach()
-    return F.relu(1.0 - _margin(logits, classes, multi_label)), logp.exp().detach()
+    return F.relu(config.preserve_confidence - _margin(logits, classes, multi_label)), logp.exp().detach()
 
 
 def _margin(logits: torch.Tensor, classes: torch.Tensor, multi_label: bool) -> torch.Tensor:
@@ -330,12 +461,13 @@ def destroy_term(
     """The destroyer term of eq. 4 on the logits of Phi(X, 1 - M), per sample, and f_c for monitoring.
 
     Returns:
-        (f_c^l4, or the official code's hinge relu(1 + margin); f_c detached), each (N,).
+        (f_c^l4, or the official code's hinge relu(kappa + margin) with kappa = ``config.destroy_confidence``;
+        f_c detached), each (N,).
     """
     p = class_probability_from_logits(logits, classes, multi_label)
     if config.classification == "log":
         return p.clamp_min(1e-12).pow(config.l4), p.detach()
-    return F.relu(1.0 + _margin(logits, classes, multi_label)), p.detach()
+    return F.relu(config.destroy_confidence + _margin(logits, classes, multi_label)), p.detach()
 
 
 def selector_loss(gate: torch.Tensor, is_real: torch.Tensor) -> torch.Tensor:
@@ -367,6 +499,7 @@ def saliency_objective(
     alternative: torch.Tensor | None = None,
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
     multi_label: bool | None = None,
+    labels: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Evaluate eq. 4 per sample, with every term returned for logging.
 
@@ -383,38 +516,55 @@ def saliency_objective(
         alternative: A; drawn with :func:`alternative_images` when None.
         generator: Random generator for A, or one per image (:func:`alternative_images`).
         multi_label: f_c = sigmoid(z_c) instead of the softmax; default: the black box's ``multi_label`` attribute.
+        labels: True classes (N,), needed for fake labels when ``config.fake_targets == "reversed"``.
 
     Returns:
         Dict of (N,) tensors: ``tv``, ``area``, ``preserve`` (-log f_c(Phi(X, M)) or its hinge),
         ``destroy`` (f_c(Phi(X, 1 - M))^l4 or its hinge), ``selector``, ``total`` (the weighted sum
         with fake-label samples reduced to the area term), and ``p_preserve`` / ``p_destroy``
-        (the probabilities, for monitoring), ``is_real``.
+        (the probabilities, for monitoring), ``is_real``. With ``fake_targets="reversed"`` the
+        terms of a fake-label sample are those of its true class (see :class:`ObjectiveConfig`).
     """
     n = len(images)
     is_real = torch.ones(n, dtype=torch.bool, device=images.device) if is_real is None else is_real.bool()
     reg = masks if masks_low is None else masks_low
+    reversed_fakes = config.fake_targets == "reversed"
+    if reversed_fakes and labels is None and not bool(is_real.all()):
+        raise InputError("fake_targets='reversed' needs the true labels of fake-label samples: pass labels=.")
     if alternative is None:
-        alternative = alternative_images(
-            images, p_blur=config.p_blur, blur_sigma=config.blur_sigma, noise_std=config.noise_std, generator=generator
-        )
-    tv = total_variation(reg)
+        alternative = _draw_alternative(images, config, generator)
+    alternative_destroy = _draw_alternative(images, config, generator) if config.separate_alternatives else alternative
+    tv = smoothness_sum(masks, config.tv_border) if config.tv_form == "sum" else total_variation(reg)
     av = area(reg, config.area_power, config.area_eps)
     zero = images.new_zeros(n)
-    real = is_real.nonzero().squeeze(1)
+    active = torch.arange(n, device=images.device) if reversed_fakes else is_real.nonzero().squeeze(1)
     preserve, destroy, p_keep, p_drop = zero.clone(), zero.clone(), zero.clone(), zero.clone()
-    if len(real):
-        x, m, a, c = images[real], masks[real], alternative[real], classes[real]
-        both = torch.cat([apply_mask(x, m, a), apply_mask(x, 1.0 - m, a)])
+    if len(active):
+        target = torch.where(is_real, classes, labels.to(classes.device)) if reversed_fakes and labels is not None else classes
+        x, m, c = images[active], masks[active], target[active]
+        x_keep, x_drop = (
+            _noisy(x, config.image_noise_std, generator, active),
+            _noisy(x, config.image_noise_std, generator, active),
+        )
+        both = torch.cat([apply_mask(x_keep, m, alternative[active]), apply_mask(x_drop, 1.0 - m, alternative_destroy[active])])
         logits = black_box(both)
         multi = bool(getattr(black_box, "multi_label", False)) if multi_label is None else multi_label
-        pres, pk = preserve_term(logits[: len(real)], c, config, multi_label=multi)
-        dest, pd = destroy_term(logits[len(real) :], c, config, multi_label=multi)
-        preserve = preserve.index_put((real,), pres.to(zero.dtype))  # bf16/fp16 under autocast
-        destroy = destroy.index_put((real,), dest.to(zero.dtype))
-        p_keep = p_keep.index_put((real,), pk.to(zero.dtype))
-        p_drop = p_drop.index_put((real,), pd.to(zero.dtype))
+        pres, pk = preserve_term(logits[: len(active)], c, config, multi_label=multi)
+        dest, pd = destroy_term(logits[len(active) :], c, config, multi_label=multi)
+        if reversed_fakes:
+            # A fake label: the true class must be absent from the kept image (relu(1 + margin)) and present
+            # in the image with the mask removed (relu(1 - margin)): the authors' cw_loss with their targets.
+            fake = ~is_real[active]
+            margin_keep = _margin(logits[: len(active)], c, multi)
+            margin_drop = _margin(logits[len(active) :], c, multi)
+            pres = torch.where(fake, F.relu(1.0 + margin_keep), pres)
+            dest = torch.where(fake, F.relu(1.0 - margin_drop), dest)
+        preserve = preserve.index_put((active,), pres.to(zero.dtype))  # bf16/fp16 under autocast
+        destroy = destroy.index_put((active,), dest.to(zero.dtype))
+        p_keep = p_keep.index_put((active,), pk.to(zero.dtype))
+        p_drop = p_drop.index_put((active,), pd.to(zero.dtype))
     sel = selector_loss(gate, is_real) if (gate is not None and config.selector_weight > 0) else zero
-    realf = is_real.to(images.dtype)
+    realf = torch.ones_like(zero) if reversed_fakes else is_real.to(images.dtype)
     total = config.l2 * av + realf * (config.l1 * tv + config.l0 * preserve + config.l3 * destroy) + config.selector_weight * sel
     return {
         "total": total,
@@ -442,7 +592,9 @@ class SaliencyLoss(nn.Module):
         self.config = config
         self.last_terms: dict[str, torch.Tensor] = {}
 
-    def forward(self, images, masks, classes, is_real=None, masks_low=None, gate=None, generator=None) -> torch.Tensor:
+    def forward(
+        self, images, masks, classes, is_real=None, masks_low=None, gate=None, generator=None, labels=None
+    ) -> torch.Tensor:
         self.last_terms = saliency_objective(
             self.black_box,
             images,
@@ -453,5 +605,6 @@ class SaliencyLoss(nn.Module):
             gate=gate,
             config=self.config,
             generator=generator,
+            labels=labels,
         )
         return self.last_terms["total"].mean()

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 import torch
 
 from ..core._common import atomic_write_text, rng_state, set_rng_state
-from ..core.errors import CheckpointMismatchError
+from ..core.errors import CheckpointMismatchError, InputError
 
 __all__ = [
     "ConfigMismatchError",
@@ -147,10 +147,14 @@ def dataclass_kwargs(cls: type, args: dict[str, Any] | argparse.Namespace) -> di
     return {f.name: values[f.name] for f in fields(cls) if f.name in values}
 
 
+def _constant(step: int) -> float:
+    return 1.0
+
+
 def masker_optimiser(
-    masker: torch.nn.Module, lr: float, gate_lr_mult: float, steps: int
+    masker: torch.nn.Module, lr: float, gate_lr_mult: float, steps: int, *, schedule: str = "cosine", weight_decay: float = 0.0
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """Adam with a cosine schedule over ``steps``, for a masker (the ImageNet and the VOC one).
+    """Adam with a cosine schedule over ``steps`` (or a constant rate), for a masker (the ImageNet and the VOC one).
 
     The feature filter's shared scale and offset are two scalars that set the gate's threshold for
     every class: they get a larger step (``gate_lr_mult`` x ``lr``) so that absent classes learn to
@@ -158,11 +162,16 @@ def masker_optimiser(
     """
     gate_names = {"filter.scale", "filter.offset"}
     named = [(n, p) for n, p in masker.named_parameters() if p.requires_grad]
+    if schedule not in ("cosine", "constant"):
+        raise InputError(f"schedule must be 'cosine' or 'constant', not {schedule!r}.")
     opt = torch.optim.Adam(
         [
             {"params": [p for n, p in named if n not in gate_names], "lr": lr},
             {"params": [p for n, p in named if n in gate_names], "lr": lr * gate_lr_mult},
-        ]
+        ],
+        weight_decay=weight_decay,
     )
+    if schedule == "constant":
+        return opt, torch.optim.lr_scheduler.LambdaLR(opt, _constant)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / max(steps, 1), 1.0))))
     return opt, sched

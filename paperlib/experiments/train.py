@@ -83,6 +83,9 @@ class TrainConfig:
         steps: Optimisation steps.
         batch_size: Images per step.
         lr: Adam learning rate.
+        schedule: ``"cosine"`` (decay to 0 over ``steps``) or ``"constant"`` (the authors' code; a
+            run can then be extended by giving more ``steps`` when it is resumed).
+        weight_decay: Adam's L2 weight decay (authors' code: 1e-4).
         image_size: Training crop size (224 for ImageNet, 32 for CIFAR-10).
         fake_prob: Probability of a fake label (paper: 0.3).
         encoder: Encoder name (default: the black box's backbone, or ResNet-50).
@@ -92,8 +95,10 @@ class TrainConfig:
             with ``output_gate=False`` is exactly the paper's model).
         init_embedding: Start the class embedding from the black box's final layer when the encoder
             features are the ones that layer reads.
-        class_embedding: ``"learned"`` (a learned row per class) or ``"projected"`` (the rows frozen
-            at their start, a learned shared projection; see :class:`~paperlib.core.masker.FeatureFilter`).
+        class_embedding: ``"learned"`` (a learned row per class), ``"projected"`` (the rows frozen
+            at their start, a learned shared projection) or ``"frozen"`` (the rows and per-class biases
+            frozen at their start, as the authors' second training phase keeps them); see
+            :class:`~paperlib.core.masker.FeatureFilter`.
         gate_lr_mult: Learning-rate multiplier of the feature filter's shared scale and offset.
         objective: Weights of eq. 4 that differ from the preset (see :class:`~paperlib.core.objective.ObjectiveConfig`);
             the command line stores every weight.
@@ -138,6 +143,8 @@ class TrainConfig:
     steps: int = 1000
     batch_size: int = 16
     lr: float = 1e-3
+    schedule: str = "cosine"
+    weight_decay: float = 0.0
     image_size: int = 224
     fake_prob: float = 0.3
     encoder: str | None = None
@@ -387,7 +394,9 @@ class _Run:
 
 def _optimiser(masker: Masker, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, Any]:
     """Adam with a cosine schedule (:func:`paperlib.experiments._loop.masker_optimiser`)."""
-    return _loop.masker_optimiser(masker, cfg.lr, cfg.gate_lr_mult, cfg.steps)
+    return _loop.masker_optimiser(
+        masker, cfg.lr, cfg.gate_lr_mult, cfg.steps, schedule=cfg.schedule, weight_decay=cfg.weight_decay
+    )
 
 
 def _precision(cfg: TrainConfig, device: torch.device) -> tuple[torch.dtype | None, bool]:
@@ -538,7 +547,16 @@ def _train_step(
     with autocast:
         outp = run.model(images, classes, return_aux=True)
         seen_images, seen_masks = _black_box_view(images, outp.mask, cfg.black_box_size)
-        loss = loss_fn(seen_images, seen_masks, classes, is_real=is_real, masks_low=outp.mask_low, gate=outp.gate, generator=gens)
+        loss = loss_fn(
+            seen_images,
+            seen_masks,
+            classes,
+            is_real=is_real,
+            masks_low=outp.mask_low,
+            gate=outp.gate,
+            generator=gens,
+            labels=labels.to(dev),
+        )
     run.opt.zero_grad(set_to_none=True)
     if run.scaler is not None:
         run.scaler.scale(loss).backward()
@@ -708,8 +726,8 @@ def _parse(argv: Sequence[str] | None) -> TrainConfig:
             "widths": {"type": int, "nargs": "+", "help": "decoder widths, deepest first"},
             "data": {"nargs": "+", "help": "image folders (joined), e.g. train-sample train-extra/nips17"},
             "class_embedding": {
-                "choices": ["learned", "projected"],
-                "help": "learned class rows, or frozen rows with a learned shared projection",
+                "choices": ["learned", "projected", "frozen"],
+                "help": "learned class rows, frozen rows with a learned shared projection, or frozen rows",
             },
             "randomise_top": {
                 "choices": list(LEVELS),
@@ -725,7 +743,8 @@ def _parse(argv: Sequence[str] | None) -> TrainConfig:
         choices=_PRESET_CHOICES,
         default="paper",
         help="start from ObjectiveConfig.paper() (eq. 4 as printed, the default), .project() (the shipped "
-        "maskers' recipe) or .official() (the authors' code); weights given as flags override it",
+        "maskers' recipe), .official() (the authors' class defaults) or .authors() (the authors' objective as "
+        "their saliency_train.py runs it); weights given as flags override it",
     )
     args = vars(p.parse_args(argv))
     obj_names = {f.name for f in fields(ObjectiveConfig)}
