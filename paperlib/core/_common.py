@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .errors import InputError
+from .serialization import to_plain
 
 __all__ = [
     "check_images",
@@ -246,10 +247,16 @@ def _atomic_file(path: Path, mode: str) -> Iterator[IO]:
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    """``torch.save`` of ``obj`` as tensors and plain data to a temporary file in the same folder, then
+    rename over ``path``; the file loads with ``weights_only=True`` (:mod:`paperlib.core.serialization`).
+
+    Raises:
+        TypeError: ``obj`` holds an object with no plain form (nothing is written).
+    """
     path = Path(path)
+    plain = to_plain(obj)
     with _atomic_file(path, "wb") as fh:
-        torch.save(obj, fh)
+        torch.save(plain, fh)
     return path
 
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from .errors import CheckpointMismatchError, InputError
 from .paths import CHECKPOINT_DIR
+from .serialization import safe_load
 
 __all__ = [
     "DATA_NOTE",
@@ -122,7 +123,7 @@ class CifarNet(nn.Module):
 
 def net_from_file(path: Path) -> tuple[CifarNet, dict[str, Any]]:
     """Build a :class:`CifarNet` from a classifier file, an exported checkpoint or a run's ``last.pt``."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = safe_load(path, what="CIFAR-10 classifier file")
     if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
         net = CifarNet(ckpt["width"], ckpt.get("num_classes", 10), ckpt.get("scale", 0.125))
         state, meta = ckpt["state_dict"], dict(ckpt.get("meta", {}))

@@ -14,6 +14,8 @@ __all__ = [
     "UnknownModelError",
     "WeightsNotFoundError",
     "CheckpointMismatchError",
+    "UnsafeCheckpointError",
+    "CorruptCheckpointError",
     "InputError",
     "one_line_errors",
 ]
@@ -51,6 +53,14 @@ class WeightsNotFoundError(PaperlibError, FileNotFoundError):
 
 class CheckpointMismatchError(PaperlibError, ValueError):
     """A checkpoint was made for another black box or architecture."""
+
+
+class UnsafeCheckpointError(PaperlibError, ValueError):
+    """A checkpoint holds pickled Python objects (code would run to load it): refused, with how to convert it."""
+
+
+class CorruptCheckpointError(PaperlibError, ValueError):
+    """A checkpoint file is truncated or corrupted: the message names the file."""
 
 
 class InputError(PaperlibError, ValueError):

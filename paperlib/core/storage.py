@@ -1,6 +1,7 @@
 """Saving and loading maskers: atomic writes, shipped checkpoints, clear mismatch errors.
 
-A *masker checkpoint* is a ``torch.save`` dict::
+A *masker checkpoint* is a ``torch.save`` dict of tensors and plain data, read back with
+``weights_only=True`` so that loading a file from anywhere runs no code (:mod:`.serialization`)::
 
     {"format": "paperlib-masker/1", "config": Masker.config, "state_dict": trainable weights,
      "meta": {...}}
@@ -17,14 +18,13 @@ import json
 import os
 from pathlib import Path
 
-import torch
-
 from ._common import atomic_save, atomic_write_text
 from .classifiers import black_box_checksum
 from .encoders import build_encoder
 from .errors import CheckpointMismatchError, DataNotFoundError, UnknownModelError
 from .masker import Masker, build_masker
 from .paths import CHECKPOINT_DIR
+from .serialization import safe_load, to_plain
 
 __all__ = [
     "FORMAT",
@@ -46,12 +46,14 @@ def save_masker(masker, path: str | os.PathLike, *, half: bool = False, meta: di
         masker: A :class:`~paperlib.masker.Masker`.
         path: Target ``.pt`` file.
         half: Store floating-point weights as fp16 (halves the size; they are cast back on load).
-        meta: Extra information (training command, steps, metrics).
+        meta: Extra information (training command, steps, metrics): plain data (NumPy values and
+            paths are converted), so that the file loads without running code (:mod:`.serialization`).
     """
     state = masker.trainable_state_dict()
     if half:
         state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
-    return atomic_save({"format": FORMAT, "config": dict(masker.config), "state_dict": state, "meta": meta or {}}, path)
+    payload = {"format": FORMAT, "config": to_plain(dict(masker.config)), "state_dict": state, "meta": to_plain(meta or {})}
+    return atomic_save(payload, path)
 
 
 def _check_black_box(cfg: dict, black_box) -> None:
@@ -123,7 +125,15 @@ def masker_from_checkpoint(ckpt: dict, *, black_box=None):
     _check_black_box(cfg, black_box)
     masker = _build_from_config(cfg)
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
-    missing, unexpected = masker.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = masker.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # weights of other shapes than the configuration says
+        lines = [ln.strip() for ln in str(exc).splitlines() if "size mismatch" in ln]
+        raise CheckpointMismatchError(
+            f"Checkpoint weights do not fit the architecture its configuration describes ({cfg.get('widths')} widths, "
+            f"{cfg.get('blocks')} blocks): {lines[0] if lines else str(exc).splitlines()[0]} (and {max(len(lines) - 1, 0)} more). "
+            "The file was edited or written by other code: save the masker again with paperlib.save_masker."
+        ) from None
     missing = [k for k in missing if not (k.startswith("encoder.") and not masker.encoder.trainable)]
     if missing or unexpected:
         raise CheckpointMismatchError(
@@ -156,6 +166,8 @@ def load_masker(name_or_path: str | os.PathLike, *, black_box=None, map_location
     Raises:
         UnknownModelError: No shipped masker of that name.
         CheckpointMismatchError: The checkpoint is for another black box (other weights) or architecture.
+        UnsafeCheckpointError: The file pickles Python objects (loading it could run code): refused.
+        CorruptCheckpointError: The file is truncated or corrupted.
     """
     path = Path(name_or_path)
     if not path.suffix:
@@ -168,7 +180,7 @@ def load_masker(name_or_path: str | os.PathLike, *, black_box=None, map_location
             )
     if not path.exists():
         raise DataNotFoundError(f"Masker checkpoint {path} does not exist.")
-    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    ckpt = safe_load(path, what="masker checkpoint", map_location=map_location)
     if isinstance(ckpt, dict) and "masker" in ckpt and ckpt.get("format") != FORMAT:
         ckpt = ckpt["masker"]  # a training run's resumable checkpoint
     masker = masker_from_checkpoint(ckpt, black_box=black_box)

@@ -21,6 +21,7 @@ import torch
 
 from ..core._common import atomic_write_text, rng_state, set_rng_state
 from ..core.errors import CheckpointMismatchError, InputError
+from ..core.serialization import safe_load
 
 __all__ = [
     "ConfigMismatchError",
@@ -92,7 +93,7 @@ def truncate_log(path: Path, last: int, key: str = "step") -> None:
 def load_last(out: Path) -> dict[str, Any] | None:
     """The run's resumable checkpoint ``<out>/last.pt``, or None when there is none."""
     last = out / "last.pt"
-    return torch.load(last, map_location="cpu", weights_only=False) if last.exists() else None
+    return safe_load(last, what="training run state") if last.exists() else None
 
 
 def write_config(cfg: Any, out: Path) -> None:

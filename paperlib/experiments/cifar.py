@@ -66,6 +66,7 @@ from ..core.cifarnet import (
 )
 from ..core.classifiers import BlackBox, load_cifar10_classifier
 from ..core.errors import CheckpointMismatchError, DataNotFoundError, InputError, WeightsNotFoundError
+from ..core.serialization import safe_load
 from . import _loop
 
 __all__ = [
@@ -516,7 +517,7 @@ def _finish_run(run: _Run) -> CifarNet:
     net = run.net.cpu().to(memory_format=torch.contiguous_format).eval()
     test_acc = run.test_acc
     if math.isnan(test_acc) and last.exists():  # nothing left to train: take the saved number
-        test_acc = float(torch.load(last, map_location="cpu", weights_only=False).get("test_acc", float("nan")))
+        test_acc = float(safe_load(last, what="training run state").get("test_acc", float("nan")))
     source = _data_source("test")
     meta = {
         "epochs": run.epoch,

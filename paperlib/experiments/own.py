@@ -51,8 +51,9 @@ from torch.utils.data import Dataset
 from ..core import data as core_data
 from ..core.classes import ClassIndex
 from ..core.classifiers import BlackBox, classifier_spec, register_classifier
-from ..core.errors import InputError, UnknownClassError, WeightsNotFoundError, one_line_errors
+from ..core.errors import InputError, UnknownClassError, UnsafeCheckpointError, WeightsNotFoundError, one_line_errors
 from ..core.masker import Masker
+from ..core.serialization import safe_load
 from .train import TrainConfig, _parse, train
 from .train import main as _train_main
 
@@ -502,7 +503,9 @@ def black_box_from_spec(
     Args:
         spec: ``package.module:function`` (a function returning the model, or a module-level
             model), ``torchvision:<arch>`` or ``timm:<arch>`` (when timm is installed).
-        weights: A file holding a state dict (or ``{"state_dict": ...}``, or a whole pickled model).
+        weights: A file holding a state dict (or ``{"state_dict": ...}`` / ``{"model": ...}``), read with
+            ``weights_only=True``: a whole pickled model is refused (loading it would run code from the file);
+            save ``model.state_dict()`` instead.
         class_names: One name per output; default: ``"0"``, ``"1"``, ... (as many as the model's outputs).
         input_size, mean, std, multi_label: As for :func:`wrap_classifier`.
         name: The black box's name (default: derived from ``spec``).
@@ -515,15 +518,18 @@ def black_box_from_spec(
     if weights is not None:
         if not Path(weights).is_file():
             raise WeightsNotFoundError(f"--weights {weights} does not exist.")
-        state = torch.load(weights, map_location="cpu", weights_only=False)
-        if isinstance(state, nn.Module):
-            model = state
-        else:
-            state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
-            try:
-                model.load_state_dict(state)
-            except RuntimeError as exc:
-                raise InputError(f"--weights {weights} does not fit {spec}: {str(exc).splitlines()[0]}") from None
+        try:
+            state = safe_load(weights, what="weights file")
+        except UnsafeCheckpointError as exc:
+            raise UnsafeCheckpointError(
+                f"{exc} A whole pickled model cannot be loaded safely: save its weights with "
+                f"`torch.save(model.state_dict(), PATH)` and pass that file."
+            ) from None
+        state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
+        try:
+            model.load_state_dict(state)
+        except (RuntimeError, TypeError, AttributeError) as exc:
+            raise InputError(f"--weights {weights} does not fit {spec}: {str(exc).splitlines()[0]}") from None
     if not class_names:
         k = check_black_box(model.eval(), None, input_size=input_size)
         class_names = [str(i) for i in range(k)]

@@ -89,6 +89,7 @@ from ..core.errors import DataNotFoundError, InputError
 from ..core.masker import Masker
 from ..core.objective import ObjectiveConfig, saliency_objective
 from ..core.paths import CHECKPOINT_DIR, FIGURES_DIR, cache_dir
+from ..core.serialization import safe_load
 from ..core.storage import load_masker, save_masker
 from ._loop import masker_optimiser
 
@@ -401,7 +402,7 @@ def load_voc_black_box(path: os.PathLike | str = HEAD_PATH, *, cache: bool = Tru
             f"VOC head checkpoint not found: looked for {path}. Train it with "
             "`python -m paperlib.experiments.wsss train-head` (about a minute on a CPU)."
         )
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    ck = safe_load(path, what="VOC head checkpoint")
     if not isinstance(ck, dict) or ck.get("format") != HEAD_FORMAT:
         raise InputError(f"{path} is not a VOC head checkpoint (format {HEAD_FORMAT!r}).")
     bb = VOCBlackBox(ck["weight"].float())
@@ -436,7 +437,7 @@ def pooled_features(
     cache_file = cache_dir() / f"voc-pooled-{BACKBONE}-{key}.pt"
     if cache_file.is_file():
         try:
-            return torch.load(cache_file, map_location="cpu", weights_only=False)
+            return safe_load(cache_file, what="feature cache")
         except Exception:  # unreadable cache: recompute
             pass
     enc = encoder if encoder is not None else build_encoder(BACKBONE)
@@ -1362,7 +1363,7 @@ def load_voc_masker(path: os.PathLike | str = MASKER_PATH) -> Masker:
             f"VOC masking model not found: looked for {path}. Train it with "
             "`python -m paperlib.experiments.wsss train-masker` (needs the VOC head; minutes on a CPU)."
         )
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    ck = safe_load(path, what="VOC masking model")
     cfg = ck.get("config", {}) if isinstance(ck, dict) else {}
     if cfg.get("black_box") != BLACK_BOX or cfg.get("num_classes") != NUM_CLASSES:
         raise InputError(f"{path} is not a masking model for {BLACK_BOX} (config {cfg}).")
@@ -1581,10 +1582,14 @@ class _Progress:
     def restore(self, st: dict[str, Any]) -> None:
         """Continue from a resume file's content (see :meth:`state`)."""
         self.start, self.elapsed_before = st["next"], st["elapsed"]
-        for k, sc in self.scores.items():
-            sc.hist, sc.images = st["hist"][k], st["images"][k]
+        for k, sc in self.scores.items():  # saved as tensors (plain data, see core.serialization): back to NumPy
+            sc.hist, sc.images = _numpy(st["hist"][k]), st["images"][k]
         self.timings, self.n_maps, self.skipped_ignore, self.no_label = st["timings"], st["n_maps"], st["skipped"], st["no_label"]
         self.gen.set_state(st["generator"])
+
+
+def _numpy(x: Any) -> Any:
+    return x.numpy() if isinstance(x, torch.Tensor) else x
 
 
 def _prepared(k: str, maps: dict[str, Any], classes: list[int], cfg: WSSSConfig) -> torch.Tensor:
@@ -1662,7 +1667,7 @@ def _open_progress(
         scores={k: SegmentationScores(cfg.t_grid, cfg.taus) for k in keys}, gen=torch.Generator().manual_seed(cfg.seed)
     )
     if state_file is not None and state_file.is_file():
-        st = torch.load(state_file, map_location="cpu", weights_only=False)
+        st = safe_load(state_file, what="WSSS study state")
         if st.get("ident") == json.loads(json.dumps(ident)):
             prog.restore(st)
             if progress:
