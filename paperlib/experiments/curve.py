@@ -1,0 +1,137 @@
+"""Learning curves of a long training run: snapshots scored on the box tuning split, and progress per session.
+
+A run started with ``--snapshot-every K`` keeps its masker every K steps (``<run>/snapshots/step<k>.pt``).
+:func:`score_snapshot` scores one on the **box tuning split** only (ILSVRC2012 validation images
+401-500, the split on which thresholds and recipes are chosen; images 1-400 are never looked at
+here): localisation error at several thresholds (the paper's protocol, t = 0.5 the paper's), the
+mean mask area for the true class and for a wrong class (a fixed random other class per image).
+
+``python -m paperlib.experiments.curve RUN --out results/full/runs/<name>/curve.json`` scores every
+snapshot not yet in the JSON (atomically rewritten after each), so that the curve grows session by
+session; image passes = steps x batch size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from ..core import metrics
+from ..core._common import atomic_write_text, hardware_line
+from ..core.classifiers import load_classifier
+from ..core.errors import DataNotFoundError, one_line_errors
+from ..core.storage import load_masker
+from .ablation import TUNE_VAL
+from .evaluate import val_batches
+
+__all__ = ["THRESHOLDS", "score_masker", "score_snapshot", "snapshots", "update_curve", "main"]
+
+#: Thresholds at which the tuning-split error is recorded.
+THRESHOLDS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
+
+_CACHE: dict[int, list] = {}
+
+
+def _tuning_batches(size: int) -> list:
+    if size not in _CACHE:
+        _CACHE[size] = list(val_batches(size, start=TUNE_VAL.start, limit=TUNE_VAL.stop - TUNE_VAL.start, batch_size=50))
+    return _CACHE[size]
+
+
+@torch.no_grad()
+def score_masker(masker: torch.nn.Module, black_box: torch.nn.Module, thresholds: Sequence[float] = THRESHOLDS) -> dict[str, Any]:
+    """Localisation error (%) per threshold and mean mask areas on validation images 401-500.
+
+    Returns:
+        ``{"tune_error": {t: %}, "area_true": float, "area_wrong": float, "n": 100}``; the wrong class
+        of image ``i`` is ``(label + 1 + i * 7919) % C``, the same for every masker.
+    """
+    size = black_box.input_size
+    correct: dict[float, list[torch.Tensor]] = {t: [] for t in thresholds}
+    area_true, area_wrong, seen = [], [], 0
+    for b in _tuning_batches(size):
+        m = masker(b.images, b.labels)
+        for t in thresholds:
+            boxes = metrics.scale_boxes(metrics.mask_to_box(m, t), (size, size), b.sizes)
+            correct[t].append(metrics.localisation_correct(boxes, b.boxes).bool())
+        idx = torch.arange(seen, seen + len(b.labels))
+        wrong = (b.labels + 1 + idx * 7919) % masker.num_classes
+        wrong = torch.where(wrong == b.labels, (wrong + 1) % masker.num_classes, wrong)
+        area_true.append(m.flatten(1).mean(1))
+        area_wrong.append(masker(b.images, wrong).flatten(1).mean(1))
+        seen += len(b.labels)
+    err = {str(t): round(100.0 * (1 - float(torch.cat(c).float().mean())), 1) for t, c in correct.items()}
+    return {
+        "tune_error": err,
+        "area_true": round(float(torch.cat(area_true).mean()), 4),
+        "area_wrong": round(float(torch.cat(area_wrong).mean()), 4),
+        "n": seen,
+    }
+
+
+def snapshots(run: str | Path) -> list[tuple[int, Path]]:
+    """``(step, path)`` of a run's snapshots, in step order."""
+    found = []
+    for p in (Path(run) / "snapshots").glob("step*.pt"):
+        m = re.fullmatch(r"step(\d+)\.pt", p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def score_snapshot(path: str | Path, batch_size: int) -> dict[str, Any]:
+    """One curve point: :func:`score_masker` of the masker file ``path`` with its step and image passes."""
+    masker = load_masker(path)
+    step = int((masker.meta or {}).get("step", 0))
+    black_box = load_classifier(masker.black_box)
+    t0 = time.perf_counter()
+    row = score_masker(masker, black_box)
+    return {"step": step, "passes": step * batch_size, **row, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def update_curve(run: str | Path, out: str | Path, *, every: int = 1) -> dict[str, Any]:
+    """Score the snapshots of ``run`` that ``out`` lacks (every ``every``-th one), rewriting ``out`` after each."""
+    run, out = Path(run), Path(out)
+    cfg_file = run / "config.json"
+    if not cfg_file.is_file():
+        raise DataNotFoundError(f"{cfg_file} does not exist: give a run folder of python -m paperlib.train.")
+    cfg = json.loads(cfg_file.read_text())
+    curve = (
+        json.loads(out.read_text())
+        if out.is_file()
+        else {"run": run.name, "split": "ILSVRC2012 val 401-500 (tuning)", "points": []}
+    )
+    curve["train_config"] = cfg
+    curve["hardware"] = hardware_line()
+    done = {p["step"] for p in curve["points"]}
+    todo = [(s, p) for s, p in snapshots(run) if s not in done and (s // max(cfg.get("snapshot_every", 1), 1)) % every == 0]
+    for step, path in todo:
+        curve["points"].append(score_snapshot(path, cfg["batch_size"]))
+        curve["points"].sort(key=lambda r: r["step"])
+        atomic_write_text(json.dumps(curve, indent=1) + "\n", out)
+        p = curve["points"][-1]
+        print(
+            f"step {step}: tuning error at 0.5 {p['tune_error']['0.5']} %, mask area {p.get('area_true')} (wrong class {p.get('area_wrong')})"
+        )
+    return curve
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m paperlib.experiments.curve RUN --out JSON``."""
+    ap = argparse.ArgumentParser(prog="python -m paperlib.experiments.curve", description=__doc__.split("\n\n")[0])
+    ap.add_argument("run", help="run folder with snapshots/ (python -m paperlib.train --snapshot-every K)")
+    ap.add_argument("--out", required=True, help="curve JSON to extend")
+    ap.add_argument("--every", type=int, default=1, help="score only every n-th snapshot")
+    args = ap.parse_args(argv)
+    with one_line_errors("curve"):
+        update_curve(args.run, args.out, every=args.every)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Learning-curve points on the box tuning split (validation images 401-500 only)."""
+
+import json
+
+import torch
+from torch import nn
+
+from paperlib.core.data import ImageNetVal
+from paperlib.experiments import curve
+
+
+class KeepsEverything(nn.Module):
+    """A stand-in masker whose mask is 1 everywhere (its box is the whole image)."""
+
+    num_classes = 1000
+
+    def forward(self, images, classes):
+        return torch.ones(len(images), 1, *images.shape[-2:])
+
+
+def _iou_with_whole_image(box, w, h):
+    x0, y0, x1, y1 = box.tolist()
+    inter = max(0.0, min(x1, w) - max(x0, 0)) * max(0.0, min(y1, h) - max(y0, 0))
+    return inter / (w * h + (x1 - x0) * (y1 - y0) - inter)
+
+
+def test_scores_images_401_to_500_with_the_papers_protocol(shared_data):
+    row = curve.score_masker(KeepsEverything(), _Size(224))
+    ds = ImageNetVal()
+    # the whole-image box is correct when its IoU with any ground-truth box of the image exceeds 0.5
+    wrong = sum(
+        not any(_iou_with_whole_image(b, *ds[i].size) > 0.5 for b in ds[i].boxes) for i in range(400, 500)
+    )  # fmt: skip
+    assert row["n"] == 100 and row["tune_error"]["0.5"] == round(100.0 * wrong / 100, 1)
+    assert row["area_true"] == row["area_wrong"] == 1.0
+
+
+class _Size(nn.Module):
+    def __init__(self, size):
+        super().__init__()
+        self.input_size = size
+
+
+def test_update_curve_scores_new_snapshots_only(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    (run / "snapshots").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"batch_size": 16, "snapshot_every": 5}))
+    for step in (5, 10):
+        (run / "snapshots" / f"step{step}.pt").write_bytes(b"")
+    scored = []
+
+    def fake(path, batch_size):
+        step = int(path.stem[4:])
+        scored.append(step)
+        return {"step": step, "passes": step * batch_size, "tune_error": {"0.5": 50.0 - step}}
+
+    monkeypatch.setattr(curve, "score_snapshot", fake)
+    out = tmp_path / "curve.json"
+    c = curve.update_curve(run, out)
+    assert [p["passes"] for p in c["points"]] == [80, 160]
+    (run / "snapshots" / "step15.pt").write_bytes(b"")
+    curve.update_curve(run, out)
+    assert scored == [5, 10, 15] and [p["step"] for p in json.loads(out.read_text())["points"]] == [5, 10, 15]
