@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 from torch import nn
 
@@ -61,3 +62,19 @@ def test_update_curve_scores_new_snapshots_only(tmp_path, monkeypatch):
     (run / "snapshots" / "step15.pt").write_bytes(b"")
     curve.update_curve(run, out)
     assert scored == [5, 10, 15] and [p["step"] for p in json.loads(out.read_text())["points"]] == [5, 10, 15]
+
+
+def test_tune_inference_picks_the_lowest_error_with_ties_to_the_paper(monkeypatch):
+    errors = {0.0: {"0.4": 40.0, "0.5": 38.0}, 2.0: {"0.4": 38.0, "0.5": 39.0}, 4.0: {"0.4": 45.0, "0.5": 44.0}}
+
+    class Stub:
+        gate_offset = 1.5
+
+    def fake(masker, black_box, thresholds, wrong_class=True):
+        return {"tune_error": errors[masker.gate_offset], "area_true": 0.5 - masker.gate_offset / 10}
+
+    monkeypatch.setattr(curve, "score_masker", fake)
+    m = Stub()
+    r = curve.tune_inference(m, None, offsets=(0.0, 2.0, 4.0), thresholds=(0.4, 0.5))
+    assert (r["gate_offset"], r["threshold"], r["tune_error"]) == (0.0, 0.5, 38.0)  # tie at 38: smaller offset
+    assert m.gate_offset == 1.5 and r["area"]["4.0"] == pytest.approx(0.1)

@@ -114,6 +114,7 @@ class FeatureFilter(nn.Module):
         self.affine = affine
         self.projected = projected
         self.frozen = frozen
+        self.confidence = 0.0  # subtracted inside the sigmoid (the authors' model_confidence); set by Masker.gate_offset
         self.embedding = nn.Embedding(num_classes, channels)
         if affine:
             self.bias = nn.Parameter(torch.zeros(num_classes))
@@ -135,9 +136,9 @@ class FeatureFilter(nn.Module):
             emb = emb + self.projection(emb)
         score = torch.einsum("nchw,nc->nhw", x, emb)
         if self.affine:
-            gate = torch.sigmoid(self.scale * (score + self.bias[classes][:, None, None]) + self.offset)
+            gate = torch.sigmoid(self.scale * (score + self.bias[classes][:, None, None]) + self.offset - self.confidence)
         else:
-            gate = torch.sigmoid(score)
+            gate = torch.sigmoid(score - self.confidence)
         return x * gate[:, None], gate
 
 
@@ -194,6 +195,8 @@ class Masker(nn.Module):
             and moves the outline by at most one low-resolution pixel. Needs no retraining; it can
             be switched on for a trained masker (``masker.close_holes = True``) and is recorded in
             the configuration.
+        gate_offset: Inference-time confidence subtracted inside the gate (see :attr:`gate_offset`).
+        threshold: The box threshold chosen on the tuning split (see :attr:`threshold`).
         class_names: Names of the classes of a user's own black box (``dataset="custom"``), in
             logit order; ``masker(images, "name")`` looks names up there.
         black_box_sha256: Checksum of the weights of that black box
@@ -228,6 +231,8 @@ class Masker(nn.Module):
         filter_affine: bool = True,
         class_embedding: str = "learned",
         close_holes: bool = False,
+        gate_offset: float = 0.0,
+        threshold: float | None = None,
         class_names: Sequence[str] | None = None,
         black_box_sha256: str | None = None,
     ) -> None:
@@ -270,6 +275,7 @@ class Masker(nn.Module):
         self.output_gate = output_gate
         self._close_holes = False
         self.close_holes = close_holes
+        self.threshold = threshold
         chans = list(encoder.channels)
         self.filter = FeatureFilter(
             num_classes,
@@ -278,6 +284,7 @@ class Masker(nn.Module):
             projected=class_embedding == "projected",
             frozen=class_embedding == "frozen",
         )
+        self.gate_offset = gate_offset
         ups, cin = [], chans[-1]
         for i, w in enumerate(widths):
             skip = chans[-2 - i]
@@ -299,6 +306,42 @@ class Masker(nn.Module):
             self.config["close_holes"] = True
         else:  # recorded only when on, so the shipped configurations stay as they are
             self.config.pop("close_holes", None)
+
+    @property
+    def gate_offset(self) -> float:
+        """Confidence ``k`` subtracted inside the feature-filter gate at inference: sigmoid(... - k).
+
+        The authors' ``model_confidence`` (0 in training, 6 by default at inference in their
+        ``saliency_eval.py``): a larger ``k`` keeps only regions the masker is surer of, so masks
+        shrink. Chosen on the tuning split and recorded in ``config`` when not 0.
+        """
+        return self.filter.confidence
+
+    @gate_offset.setter
+    def gate_offset(self, value: float) -> None:
+        self.filter.confidence = float(value)
+        if self.filter.confidence:
+            self.config["gate_offset"] = self.filter.confidence
+        else:
+            self.config.pop("gate_offset", None)
+
+    @property
+    def threshold(self) -> float | None:
+        """The box threshold chosen for this masker on the tuning split (``None``: the paper's 0.5 applies).
+
+        Recorded in ``config`` when set; the paper's protocol keeps 0.5 whatever this says.
+        """
+        return self._threshold
+
+    @threshold.setter
+    def threshold(self, value: float | None) -> None:
+        if value is not None and not 0.0 < float(value) < 1.0:
+            raise InputError(f"threshold must lie in (0, 1), got {value}.")
+        self._threshold = None if value is None else float(value)
+        if self._threshold is None:
+            self.config.pop("threshold", None)
+        else:
+            self.config["threshold"] = self._threshold
 
     def train(self, mode: bool = True) -> "Masker":
         super().train(mode)

@@ -94,6 +94,8 @@ def _build_from_config(cfg: dict) -> Masker:
     kwargs["filter_affine"] = cfg.get("filter_affine", True)
     kwargs["class_embedding"] = cfg.get("class_embedding", "learned")
     kwargs["close_holes"] = cfg.get("close_holes", False)
+    kwargs["gate_offset"] = cfg.get("gate_offset", 0.0)
+    kwargs["threshold"] = cfg.get("threshold")
     if cfg.get("dataset") != "custom":
         if "encoder_widths" in cfg:
             kwargs["encoder_widths"] = cfg["encoder_widths"]

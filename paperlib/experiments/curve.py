@@ -30,10 +30,13 @@ from ..core.storage import load_masker
 from .ablation import TUNE_VAL
 from .evaluate import val_batches
 
-__all__ = ["THRESHOLDS", "score_masker", "score_snapshot", "snapshots", "update_curve", "main"]
+__all__ = ["THRESHOLDS", "OFFSETS", "score_masker", "tune_inference", "score_snapshot", "snapshots", "update_curve", "main"]
 
 #: Thresholds at which the tuning-split error is recorded.
 THRESHOLDS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
+
+#: Gate offsets (the authors' model_confidence; theirs: 6 at inference) tried by :func:`tune_inference`.
+OFFSETS: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
 
 _CACHE: dict[int, list] = {}
 
@@ -45,7 +48,9 @@ def _tuning_batches(size: int) -> list:
 
 
 @torch.no_grad()
-def score_masker(masker: torch.nn.Module, black_box: torch.nn.Module, thresholds: Sequence[float] = THRESHOLDS) -> dict[str, Any]:
+def score_masker(
+    masker: torch.nn.Module, black_box: torch.nn.Module, thresholds: Sequence[float] = THRESHOLDS, *, wrong_class: bool = True
+) -> dict[str, Any]:
     """Localisation error (%) per threshold and mean mask areas on validation images 401-500.
 
     Returns:
@@ -64,15 +69,43 @@ def score_masker(masker: torch.nn.Module, black_box: torch.nn.Module, thresholds
         wrong = (b.labels + 1 + idx * 7919) % masker.num_classes
         wrong = torch.where(wrong == b.labels, (wrong + 1) % masker.num_classes, wrong)
         area_true.append(m.flatten(1).mean(1))
-        area_wrong.append(masker(b.images, wrong).flatten(1).mean(1))
+        if wrong_class:
+            area_wrong.append(masker(b.images, wrong).flatten(1).mean(1))
         seen += len(b.labels)
     err = {str(t): round(100.0 * (1 - float(torch.cat(c).float().mean())), 1) for t, c in correct.items()}
     return {
         "tune_error": err,
         "area_true": round(float(torch.cat(area_true).mean()), 4),
-        "area_wrong": round(float(torch.cat(area_wrong).mean()), 4),
+        "area_wrong": round(float(torch.cat(area_wrong).mean()), 4) if area_wrong else None,
         "n": seen,
     }
+
+
+def tune_inference(
+    masker: Any, black_box: torch.nn.Module, offsets: Sequence[float] = OFFSETS, thresholds: Sequence[float] = THRESHOLDS
+) -> dict[str, Any]:
+    """Choose the masker's gate offset and box threshold on validation images 401-500 (the tuning split).
+
+    The lowest error wins; ties go to the smaller offset, then to the threshold nearest the paper's 0.5.
+    The masker's own ``gate_offset`` is restored afterwards.
+
+    Returns:
+        ``{"grid": {offset: {threshold: error %}}, "gate_offset", "threshold", "tune_error", "area"}``.
+    """
+    before = masker.gate_offset
+    grid, areas = {}, {}
+    try:
+        for k in offsets:
+            masker.gate_offset = k
+            row = score_masker(masker, black_box, thresholds, wrong_class=False)
+            grid[str(k)], areas[str(k)] = row["tune_error"], row["area_true"]
+    finally:
+        masker.gate_offset = before
+    best = min(
+        ((float(k), float(t), e) for k, errs in grid.items() for t, e in errs.items()),
+        key=lambda r: (r[2], r[0], abs(r[1] - 0.5)),
+    )
+    return {"grid": grid, "area": areas, "gate_offset": best[0], "threshold": best[1], "tune_error": best[2]}
 
 
 def snapshots(run: str | Path) -> list[tuple[int, Path]]:

@@ -336,7 +336,8 @@ def build_for_training(cfg: TrainConfig) -> tuple[Masker, torch.nn.Module]:
         masker.init_embedding(black_box.classifier_layer)
     if cfg.init_from:
         start = load_masker(cfg.init_from, black_box=cfg.black_box)
-        start.close_holes = False  # an inference-time option (the shipped maskers switch it on), not architecture
+        start.close_holes = False  # inference-time options (the shipped maskers set them), not architecture
+        start.gate_offset, start.threshold = 0.0, None
         if start.config != masker.config:
             raise InputError(
                 f"--init-from {cfg.init_from} has the architecture {start.config}, not {masker.config}: "
