@@ -32,14 +32,17 @@ from ._deprecated import MOVED as _MOVED
 from .core.classifiers import BlackBox, available_classifiers, load_classifier
 from .core.errors import (
     CheckpointMismatchError,
+    CorruptCheckpointError,
     CorruptImageError,
     DataNotFoundError,
     InputError,
     PaperlibError,
     UnknownClassError,
     UnknownModelError,
+    UnsafeCheckpointError,
     WeightsNotFoundError,
 )
+from .core.explainer import Explainer, load_explainer
 from .core.masker import Masker, build_masker
 from .core.objective import ObjectiveConfig, SaliencyLoss, saliency_objective
 from .core.storage import load_masker, save_masker, shipped_maskers
@@ -48,6 +51,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BlackBox",
+    "Explainer",
     "FastMasker",
     "Masker",
     "ObjectiveConfig",
@@ -56,6 +60,7 @@ __all__ = [
     "build_masker",
     "fast_masker",
     "load_classifier",
+    "load_explainer",
     "load_masker",
     "save_masker",
     "saliency_objective",
@@ -63,12 +68,14 @@ __all__ = [
     "train_masker",
     "wrap_classifier",
     "CheckpointMismatchError",
+    "CorruptCheckpointError",
     "CorruptImageError",
     "DataNotFoundError",
     "InputError",
     "PaperlibError",
     "UnknownClassError",
     "UnknownModelError",
+    "UnsafeCheckpointError",
     "WeightsNotFoundError",
 ]
 

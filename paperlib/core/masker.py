@@ -384,16 +384,22 @@ class Masker(nn.Module):
             self.filter.bias.copy_(classifier_layer.bias)
 
     # ------------------------------------------------------------------ forward
-    def forward(self, images: torch.Tensor, classes: Any, *, return_aux: bool = False) -> torch.Tensor | MaskerOutput:
-        check_images(images, check_range=not torch.jit.is_tracing())
-        n, _, h, w = images.shape
-        cls = self.resolve_classes(classes, n, images.device)
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The encoder's feature maps of ``images`` (no autograd history when the encoder is frozen)."""
         if self.encoder.trainable:
-            feats = self.encoder(images)
-        else:
-            with torch.no_grad():
-                feats = self.encoder(images)
-        x, gate = self.filter(feats[-1], cls)
+            return self.encoder(images)
+        with torch.no_grad():
+            return self.encoder(images)
+
+    def decode(
+        self, feats: Sequence[torch.Tensor], classes: torch.Tensor, size: tuple[int, int], *, return_aux: bool = False
+    ) -> torch.Tensor | MaskerOutput:
+        """Masks from encoder features (:meth:`features`) for class indices ``classes`` (N,), at ``size`` (H, W).
+
+        ``masker(images, classes)`` is ``masker.decode(masker.features(images), classes, images.shape[-2:])``;
+        :class:`~paperlib.core.explainer.Explainer` calls it on features it shares with the black box.
+        """
+        x, gate = self.filter(feats[-1], classes)
         for i, up in enumerate(self.upsamplers):
             x = up(x, feats[-2 - i])
         c = self.head(x).abs()
@@ -402,10 +408,16 @@ class Masker(nn.Module):
             low = low * F.interpolate(gate[:, None], size=low.shape[-2:], mode="bilinear", align_corners=False)
         if self.close_holes:
             low = close_mask(low)
-        mask = F.interpolate(low, size=(h, w), mode="bilinear", align_corners=False).clamp(0.0, 1.0)
+        mask = F.interpolate(low, size=tuple(size), mode="bilinear", align_corners=False).clamp(0.0, 1.0)
         if return_aux:
             return MaskerOutput(mask=mask, mask_low=low, gate=gate)
         return mask
+
+    def forward(self, images: torch.Tensor, classes: Any, *, return_aux: bool = False) -> torch.Tensor | MaskerOutput:
+        check_images(images, check_range=not torch.jit.is_tracing())
+        n, _, h, w = images.shape
+        cls = self.resolve_classes(classes, n, images.device)
+        return self.decode(self.features(images), cls, (h, w), return_aux=return_aux)
 
 
 def build_masker(black_box: str, encoder: str | None = None, **kwargs: Any) -> Masker:
