@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("paperlib.experiments.own", "train a masker for a shipped black box or your own classifier"),
     "evaluate": ("paperlib.experiments.evaluate", "localisation error and the saliency metric (Tables 1-3)"),
     "bench": ("paperlib.tools.bench", "speed of the masker and the baselines (masks/s, latency)"),
+    "explain-bench": ("paperlib.tools.explain_bench", "cost of explaining a prediction: one pass, two passes, Grad-CAM"),
     "realtime": ("paperlib.tools.realtime", "real-time back ends on the CPU (eager, TorchScript, ONNX)"),
     "video": ("paperlib.tools.video", "masks for every frame of a video"),
     "retrain": ("paperlib.tools.retrain", "fine-tune a shipped masker and export it"),

@@ -1,0 +1,143 @@
+"""What explaining a prediction costs on top of making it: classification alone, with the one-pass
+explainer, with the masker as a second pass, and with Grad-CAM, in one run on the same images.
+
+``paperlib explain-bench`` (``python -m paperlib.tools.explain_bench``) times, for a shipped masker and
+its black box, at batch 1 and 16 (:func:`~paperlib.tools.timing.time_callable`, median of the timed
+calls, eager PyTorch under ``torch.inference_mode()``; Grad-CAM needs autograd and runs with it):
+
+* ``classify``: the black box's logits;
+* ``one pass``: logits and the top-1 class's mask from one backbone pass (:class:`~paperlib.core.explainer.Explainer`);
+* ``two passes``: the black box, then the masker on the top-1 class;
+* ``Grad-CAM``: the black box's forward and backward for the top-1 class (:func:`~paperlib.experiments.baselines.gradcam_saliency`).
+
+The headline is the overhead ratio, seconds of each row / seconds of ``classify`` in the same run
+(a ratio of two timings on one machine, steadier than either). Writes ``figures/explain_bench.json``
+and ``.md``; the hardware is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from ..core._common import atomic_write_text, hardware, hardware_line
+from ..core.errors import InputError, one_line_errors
+from ..core.explainer import load_explainer
+from ..core.paths import FIGURES_DIR
+from ..experiments.baselines import gradcam_saliency
+from .timing import load_bench_images, time_callable
+
+__all__ = ["ROWS", "run", "to_markdown", "write_results", "main"]
+
+#: Row names, in table order.
+ROWS: tuple[str, ...] = ("classify", "one pass", "two passes", "Grad-CAM")
+
+
+def _callables(explainer: Any, x: torch.Tensor) -> dict[str, Callable[[], Any]]:
+    bb, masker = explainer.black_box, explainer.masker
+
+    def classify():
+        with torch.inference_mode():
+            return bb(x)
+
+    def one_pass():
+        with torch.inference_mode():
+            return explainer(x)
+
+    def two_passes():
+        with torch.inference_mode():
+            logits = bb(x)
+            return masker(x, logits.argmax(-1))
+
+    def gradcam():
+        with torch.no_grad():
+            top = bb(x).argmax(-1)  # the class to explain, as a deployed classifier would have it
+        return gradcam_saliency(bb, x, top)
+
+    return {"classify": classify, "one pass": one_pass, "two passes": two_passes, "Grad-CAM": gradcam}
+
+
+def run(
+    masker: str = "efficientnet_lite0", *, batches: Sequence[int] = (1, 16), repeats: int = 10, warmup: int = 2
+) -> dict[str, Any]:
+    """Time the four rows at each batch size; returns the result dict (seconds and ratios)."""
+    if not batches or any(b < 1 for b in batches):
+        raise InputError(f"batches must be positive sizes, got {list(batches)}.")
+    explainer = load_explainer(masker)
+    size = explainer.black_box.input_size
+    images, _, described = load_bench_images(size, max(batches))
+    rows: dict[str, dict[str, Any]] = {r: {} for r in ROWS}
+    for b in batches:
+        x = images[:b].repeat((b + len(images) - 1) // len(images), 1, 1, 1)[:b]
+        for name, fn in _callables(explainer, x).items():
+            t = time_callable(fn, repeats=repeats, warmup=warmup)
+            rows[name][str(b)] = {"seconds": t["median"], "min": t["min"], "max": t["max"], "per_image_ms": 1e3 * t["median"] / b}
+        base = rows["classify"][str(b)]["seconds"]
+        for name in ROWS:
+            rows[name][str(b)]["ratio"] = round(rows[name][str(b)]["seconds"] / base, 3)
+    return {
+        "masker": masker,
+        "black_box": explainer.black_box.name,
+        "one_pass": explainer.one_pass,
+        "images": described,
+        "protocol": f"eager PyTorch, median of {repeats} timed calls after {warmup} untimed, torch threads {torch.get_num_threads()}",
+        "rows": rows,
+        "hardware": hardware(),
+        "hardware_line": hardware_line(),
+    }
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    """The table: per batch size, ms per image and the ratio to classification alone."""
+    batches = list(next(iter(result["rows"].values())))
+    head = "| | " + " | ".join(f"ms / image @{b} | x classify @{b}" for b in batches) + " |"
+    lines = [
+        f"## Classify and explain: {result['black_box']} with its masker ({result['masker']})",
+        "",
+        f"Hardware: {result['hardware_line']}. {result['protocol']}; {result['images']}.",
+        "",
+        head,
+        "|---" * (1 + 2 * len(batches)) + "|",
+    ]
+    for name, per in result["rows"].items():
+        cells = " | ".join(f"{per[b]['per_image_ms']:.1f} | {per[b]['ratio']:.2f}" for b in batches)
+        lines.append(f"| {name} | {cells} |")
+    lines += [
+        "",
+        "x classify: seconds of the row / seconds of classification alone in the same run. The one pass computes "
+        "the backbone once; two passes run it twice (black box, then masker); Grad-CAM adds a backward pass.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(result: dict[str, Any], out: str | Path = FIGURES_DIR) -> tuple[Path, Path]:
+    """Write ``explain_bench.json`` and ``.md`` atomically; returns both paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    j = atomic_write_text(json.dumps(result, indent=1) + "\n", out / "explain_bench.json")
+    m = atomic_write_text(to_markdown(result), out / "explain_bench.md")
+    return j, m
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``paperlib explain-bench [--masker NAME] [--batches 1 16] [--repeats N] [--out DIR]``."""
+    ap = argparse.ArgumentParser(prog="paperlib explain-bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--masker", default="efficientnet_lite0")
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 16])
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--out", default=str(FIGURES_DIR))
+    args = ap.parse_args(argv)
+    with one_line_errors("paperlib explain-bench"):
+        result = run(args.masker, batches=args.batches, repeats=args.repeats, warmup=args.warmup)
+        paths = write_results(result, args.out)
+    print(to_markdown(result))
+    print("wrote", *paths)
+
+
+if __name__ == "__main__":
+    main()
