@@ -57,15 +57,41 @@ class _ColourBox(torch.nn.Module):
         return torch.stack([x[:, 0].mean((1, 2)), x[:, 2].mean((1, 2))], 1) * 10
 
 
+def test_mask_statistics_of_a_fixed_square_on_constant_images():
+    """Constant images (red 0.6, blue 0.4): the blurred alternative is the image itself, so Phi(X, M) = Phi(X, 1 - M)
+    = X and every probability is softmax([6, 4]): p(class 0) = 1 / (1 + e^-2) = 0.880797, p(class 1) = 0.119203."""
+    x = torch.zeros(4, 3, 16, 16)
+    x[:, 0], x[:, 2] = 0.6, 0.4
+    stats = mask_statistics(_BoxMasker(), _ColourBox(), x, torch.tensor([0, 0, 0, 1]), batch_size=3)
+    assert stats["area"] == pytest.approx(0.25) and stats["area_05"] == pytest.approx(0.25)
+    assert stats["box_area"] == pytest.approx(0.25)  # the 8 x 8 box of the mask in 16 x 16
+    assert stats["islands"] == 0 and stats["holes"] == 0 and stats["empty"] == 0
+    # means over the 4 images (not over the batches of 3 and 1): (3 * 0.880797 + 0.119203) / 4 = 0.690399
+    for key in ("p_kept", "p_removed", "box_prob"):
+        assert stats[key] == pytest.approx(0.6904, abs=1e-4), key
+    # s = log(0.25) - log p per image, averaged: -1.386294 - (3 * log 0.880797 + log 0.119203) / 4 = -0.759366
+    assert stats["saliency"] == pytest.approx(-0.7594, abs=1e-4)
+
+
 def test_mask_statistics_of_a_fixed_square():
+    from paperlib.core.objective import gaussian_blur
+
     torch.manual_seed(0)
     x = torch.rand(4, 3, 16, 16)
-    stats = mask_statistics(_BoxMasker(), _ColourBox(), x, torch.tensor([0, 1, 0, 1]), batch_size=3)
+    y = torch.tensor([0, 1, 0, 1])
+    stats = mask_statistics(_BoxMasker(), _ColourBox(), x, y, batch_size=3)
     assert stats["area"] == pytest.approx(0.25)
     assert stats["area_05"] == pytest.approx(0.25)
     assert stats["box_area"] == pytest.approx(0.25)
     assert stats["islands"] == 0 and stats["holes"] == 0 and stats["empty"] == 0
-    assert 0 < stats["p_kept"] < 1 and 0 < stats["p_removed"] < 1
+    # p_kept: the class's probability for X M + B (1 - M), p_removed for X (1 - M) + B M, B = X blurred (sigma 10 px at 224)
+    m = _BoxMasker()(x, y)
+    b = gaussian_blur(x, 10.0 * 16 / 224)
+    p_kept = _ColourBox()(x * m + b * (1 - m)).softmax(1)[torch.arange(4), y].mean().item()
+    p_removed = _ColourBox()(x * (1 - m) + b * m).softmax(1)[torch.arange(4), y].mean().item()
+    assert abs(p_kept - p_removed) > 1e-3  # the two differ here, so a swap would show
+    assert stats["p_kept"] == pytest.approx(p_kept, abs=1e-4)
+    assert stats["p_removed"] == pytest.approx(p_removed, abs=1e-4)
     # s(a, p) = log(max(a, 0.05)) - log(p) with a = 0.25 and p = box_prob on average (Jensen aside)
     assert stats["saliency"] >= torch.log(torch.tensor(0.25)).item() - torch.log(torch.tensor(stats["box_prob"])).item() - 1e-3
 
@@ -95,15 +121,12 @@ def test_paired_rows_compare_the_same_images_on_each_split():
     new[400:410] = True  # ten more images right, all in the tuning split 401-500
     assert decode_correct(encode_correct(new)).equal(new)
     p = paired_rows({"val_correct": {"0.5": encode_correct(new)}}, {"val_correct": {"0.5": encode_correct(old)}})
-    assert p["tune_401_500"]["gain_points"] == 10.0 and p["tune_401_500"]["se_points"] > 0
-    assert p["report_1_400"]["gain_points"] == 0.0 and p["report_1_400"]["se_points"] == 0.0
-    assert p["val_1_500"] == {
-        "gain_points": 2.0,
-        "se_points": p["val_1_500"]["se_points"],
-        "n": 500,
-        "err_new": 48.0,
-        "err_old": 50.0,
-    }
+    # d = new - old is 1 on ten images, 0 elsewhere; se = std(d, unbiased) / sqrt(n), in points:
+    # tuning split (n = 100): mean 0.1, var (10 - 100 * 0.01) / 99 = 0.0909, std 0.3015: se 3.0
+    # all 500: mean 0.02, var (10 - 500 * 0.0004) / 499 = 0.019639, std 0.14014, / sqrt(500): se 0.63 -> 0.6
+    assert p["tune_401_500"] == {"gain_points": 10.0, "se_points": 3.0, "n": 100, "err_new": 90.0, "err_old": 100.0}
+    assert p["report_1_400"] == {"gain_points": 0.0, "se_points": 0.0, "n": 400, "err_new": 37.5, "err_old": 37.5}
+    assert p["val_1_500"] == {"gain_points": 2.0, "se_points": 0.6, "n": 500, "err_new": 48.0, "err_old": 50.0}
     assert paired_rows({"val_error": {}}, {"val_correct": {"0.5": "1"}}) is None  # an older row without per-image results
     with pytest.raises(InputError, match="different numbers of images"):
         paired_rows({"val_correct": {"0.5": "10"}}, {"val_correct": {"0.5": "1"}})

@@ -13,7 +13,9 @@ from paperlib.core.objective import (
     alternative_images,
     apply_mask,
     area,
+    destroy_term,
     gaussian_blur,
+    preserve_term,
     saliency_objective,
     selector_loss,
     total_variation,
@@ -38,11 +40,32 @@ def test_tv_of_half_mask_is_one_over_edges():
     assert total_variation(m).item() == pytest.approx(4 / 16)
 
 
+def test_tv_squares_the_differences_of_a_non_binary_mask():
+    # [[0.2, 0.5, 0.9],
+    #  [0.9, 0.2, 0.5]]
+    # horizontal differences 0.3, 0.4, -0.7, 0.3: squares 0.09 + 0.16 + 0.49 + 0.09 = 0.83, mean over 4 pairs = 0.2075
+    # vertical differences 0.7, -0.3, -0.4: squares 0.49 + 0.09 + 0.16 = 0.74, mean over 3 pairs = 0.246667
+    # TV = 0.454167 (the absolute differences would give 0.425 + 0.466667 = 0.891667)
+    m = torch.tensor([[[[0.2, 0.5, 0.9], [0.9, 0.2, 0.5]]]])
+    assert total_variation(m).item() == pytest.approx(0.4541667, abs=1e-6)
+    # per image: the mask and its left-right mirror give the same value, a constant mask 0
+    batch = torch.cat([m, m.flip(-1), torch.full_like(m, 0.5)])
+    assert total_variation(batch).tolist() == pytest.approx([0.4541667, 0.4541667, 0.0], abs=1e-6)
+
+
 def test_area_mean_and_power():
     m = torch.zeros(1, 1, 4, 4)
     m[..., :2, :] = 1
     assert area(m).item() == pytest.approx(0.5)
     assert area(m, power=0.3, eps=5e-4).item() == pytest.approx(0.5 * (1 + 5e-4) ** 0.3 + 0.5 * (5e-4) ** 0.3)
+
+
+def test_area_power_on_a_non_binary_mask():
+    # (0.2005)^0.3 = 0.6174962, (0.5005)^0.3 = 0.8124960, (0.9005)^0.3 = 0.9690476, each twice: mean 0.7996799
+    m = torch.tensor([[[[0.2, 0.5, 0.9], [0.9, 0.2, 0.5]]]])
+    assert area(m, power=0.3, eps=5e-4).item() == pytest.approx(0.7996799, abs=1e-6)
+    assert area(m).item() == pytest.approx(0.5333333, abs=1e-6)  # the paper's mean(M)
+    assert area(m, power=1.0, eps=5e-4).item() == pytest.approx(0.5338333, abs=1e-6)  # eps alone shifts the mean
 
 
 def test_phi_with_full_mask_returns_x_and_empty_returns_a():
@@ -85,8 +108,13 @@ def test_objective_terms_on_a_known_case():
     assert t["preserve"].item() == pytest.approx(-logp_keep.item(), rel=1e-5)
     assert t["destroy"].item() == pytest.approx(p_drop.item() ** 0.3, rel=1e-5)
     assert t["area"].item() == pytest.approx(64 / 1024)
-    expected = 10 * t["tv"] + 1e-3 * (64 / 1024) - logp_keep + 5 * p_drop**0.3
-    assert t["total"].item() == pytest.approx(expected.item(), rel=1e-5)
+    # an 8 x 8 square in 32 x 32: 16 of the 32 * 31 = 992 horizontal pairs differ, and 16 of the 992 vertical ones
+    assert t["tv"].item() == pytest.approx(32 / 992, rel=1e-6)
+    # 10 * 0.0322581 + 1e-3 * 0.0625 - log softmax([10, 2.5])_0 + 5 * softmax([0, 2.5])_0 ^ 0.3
+    # = 0.3225806 + 0.0000625 + 0.0005529 + 5 * 0.0758582 ^ 0.3 (= 5 * 0.4613183) = 2.6297878
+    assert -logp_keep.item() == pytest.approx(5.5293e-4, rel=1e-3)
+    assert p_drop.item() == pytest.approx(0.0758582, rel=1e-5)
+    assert t["total"].item() == pytest.approx(2.6297878, rel=1e-5)
 
 
 def test_fake_labels_get_the_area_term_only():
@@ -109,6 +137,47 @@ def test_hinge_variant_and_selector_loss():
     loss = selector_loss(gate, torch.tensor([True, False]))
     assert loss[0].item() == pytest.approx(-math.log(0.9), rel=1e-5)
     assert loss[1].item() == pytest.approx(-math.log(0.8), rel=1e-5)
+
+
+#: Logits of three samples and their classes c; margin z_c - max_{k != c} z_k:
+#: 2.0 - 0.5 = 1.5, 0.8 - 1.1 = -0.3, 0.0 - 7.0 = -7.0.
+HINGE_LOGITS = torch.tensor([[2.0, 0.5, -1.0], [0.3, 1.1, 0.8], [0.0, 7.0, 1.0]])
+HINGE_CLASSES = torch.tensor([0, 2, 0])
+
+
+def test_hinge_terms_by_hand_with_confidence_one():
+    cfg = ObjectiveConfig(classification="hinge")  # kappa = 1 for both terms
+    pres, p_keep = preserve_term(HINGE_LOGITS, HINGE_CLASSES, cfg)
+    dest, p_drop = destroy_term(HINGE_LOGITS, HINGE_CLASSES, cfg)
+    # preserve = relu(1 - margin): relu(-0.5), relu(1.3), relu(8.0)
+    assert pres.tolist() == pytest.approx([0.0, 1.3, 8.0], abs=1e-6)
+    # destroy = relu(1 + margin): relu(2.5), relu(0.7), relu(-6.0)
+    assert dest.tolist() == pytest.approx([2.5, 0.7, 0.0], abs=1e-6)
+    # the monitored f_c is the softmax probability of c: e^2 / (e^2 + e^0.5 + e^-1) = 0.7855970 for the first
+    assert p_keep[0].item() == pytest.approx(0.7855970, abs=1e-6) and p_drop[0].item() == pytest.approx(0.7855970, abs=1e-6)
+
+
+def test_hinge_terms_by_hand_with_the_authors_confidences():
+    cfg = ObjectiveConfig.authors()  # preserver kappa 1, destroyer kappa 5
+    assert (cfg.preserve_confidence, cfg.destroy_confidence, cfg.classification) == (1.0, 5.0, "hinge")
+    pres, _ = preserve_term(HINGE_LOGITS, HINGE_CLASSES, cfg)
+    dest, _ = destroy_term(HINGE_LOGITS, HINGE_CLASSES, cfg)
+    assert pres.tolist() == pytest.approx([0.0, 1.3, 8.0], abs=1e-6)  # relu(1 - margin)
+    assert dest.tolist() == pytest.approx([6.5, 4.7, 0.0], abs=1e-6)  # relu(5 + margin): relu(6.5), relu(4.7), relu(-2.0)
+
+
+def test_hinge_objective_on_a_known_case():
+    """Class 1 of RedInBox: kept image logits [10, 2.5] (margin -7.5), removed image [0, 2.5] (margin 2.5)."""
+    x = torch.zeros(1, 3, 32, 32)
+    x[:, 0, 8:16, 8:16] = 1.0
+    m = torch.zeros(1, 1, 32, 32)
+    m[..., 8:16, 8:16] = 1.0
+    cfg = ObjectiveConfig(classification="hinge")
+    t = saliency_objective(RedInBox(), x, m, torch.tensor([1]), config=cfg, alternative=torch.zeros_like(x))
+    assert t["preserve"].item() == pytest.approx(8.5, abs=1e-5)  # relu(1 + 7.5)
+    assert t["destroy"].item() == pytest.approx(3.5, abs=1e-5)  # relu(1 + 2.5)
+    # 10 * 32 / 992 + 1e-3 * 64 / 1024 + 8.5 + 5 * 3.5
+    assert t["total"].item() == pytest.approx(26.3226431, abs=1e-5)
 
 
 def test_loss_module_gradients_reach_the_mask_only():

@@ -103,10 +103,10 @@ def test_fake_label_steps_shrink_the_mask(tmp_path, real_batch):
 
 
 class _Interrupting(Dataset):
-    """Wraps a data set and raises KeyboardInterrupt (as Ctrl-C would) at the k-th item."""
+    """Wraps a data set and raises ``exc`` (default KeyboardInterrupt, as Ctrl-C would) at the k-th item."""
 
-    def __init__(self, base, k):
-        self.base, self.k, self.n = base, k, 0
+    def __init__(self, base, k, exc=KeyboardInterrupt):
+        self.base, self.k, self.n, self.exc = base, k, 0, exc
 
     def __len__(self):
         return len(self.base)
@@ -114,8 +114,20 @@ class _Interrupting(Dataset):
     def __getitem__(self, i):
         self.n += 1
         if self.n == self.k:
-            raise KeyboardInterrupt
+            raise self.exc
         return self.base[i]
+
+
+class _Killed(Exception):
+    """Stands for SIGKILL: not KeyboardInterrupt, so the run dies without writing a checkpoint."""
+
+
+def _records(path):
+    """The log's records without their wall-clock ``time``, NaN (a term of a batch without fake labels) as None."""
+    return [
+        {k: (None if isinstance(v, float) and v != v else v) for k, v in json.loads(line).items() if k != "time"}
+        for line in open(path)
+    ]
 
 
 def test_interrupt_and_resume_continue_the_same_run(tmp_path):
@@ -136,20 +148,26 @@ def test_interrupt_and_resume_continue_the_same_run(tmp_path):
 
 
 def test_kill_between_checkpoints_loses_only_those_steps(tmp_path):
-    """A run killed after step 3 (checkpoint at step 2) resumes at 2 and its log has no duplicate steps."""
+    """A run killed after step 3 (checkpoint at step 2) resumes at 2, re-runs step 3, and ends exactly as the
+    uninterrupted run: the same weights, bit for bit, and the same log, step by step, with no duplicate step."""
     from paperlib.experiments.train import truncate_log
 
     torch.manual_seed(0)
     data = TensorDataset(torch.rand(12, 3, SIZE, SIZE), torch.randint(0, 1000, (12,)))
     ref = train(_cfg(tmp_path / "a"), dataset=data, progress=False)
     cfg = _cfg(tmp_path / "b")
-    train(TrainConfig(**{**cfg.__dict__, "steps": 2}), dataset=data, progress=False)  # checkpoint at 2
+    with pytest.raises(_Killed):  # dies while loading step 4, after step 3 was logged
+        train(cfg, dataset=_Interrupting(data, k=4 * 3 + 1, exc=_Killed), progress=False)
     log = tmp_path / "b" / "run" / "log.jsonl"
-    with open(log, "a") as fh:  # step 3 ran, then the process was killed before its checkpoint
-        fh.write(json.dumps({"step": 3, "loss": 0.0}) + "\n")
+    assert [r["step"] for r in _records(log)] == [1, 2, 3]
+    assert torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=False)["step"] == 2  # step 3 is lost
     resumed = train(cfg, dataset=data, progress=False)
-    assert [json.loads(l)["step"] for l in open(log)] == list(range(1, 7))
-    assert resumed is not None and ref is not None
+    assert ref.state_dict().keys() == resumed.state_dict().keys()
+    for (k, a), b in zip(ref.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k  # exact resume
+    ref_log = _records(tmp_path / "a" / "run" / "log.jsonl")
+    assert [r["step"] for r in ref_log] == list(range(1, 7))
+    assert _records(log) == ref_log  # every logged loss and term, step by step
     truncate_log(log, 4)
     assert [json.loads(l)["step"] for l in open(log)] == [1, 2, 3, 4]
 

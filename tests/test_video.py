@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -73,16 +75,45 @@ def test_run_video_with_an_optimised_backend(tmp_path, tiny_masker):
     assert all(torch.allclose(a, b, atol=1e-3) for a, b in zip(got, ref))
 
 
-def test_write_video_falls_back_to_gif(tmp_path):
+def test_write_video_writes_an_mp4_with_pyav(tmp_path):
+    """PyAV is installed here: the MP4 is written where asked (no GIF, no warning) and reads back frame by frame."""
+    import warnings
+
+    av = pytest.importorskip("av")
     images = [Image.new("RGB", (16, 16), (i * 40, 0, 0)) for i in range(3)]
-    try:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fallback to GIF would warn
+        path = video.write_video(images, tmp_path / "clip.mp4", fps=5)
+    assert path == tmp_path / "clip.mp4" and path.is_file()
+    assert not (tmp_path / "clip.gif").exists() and not list(tmp_path.glob(".*tmp*"))
+    with av.open(str(path)) as c:
+        assert c.streams.video[0].codec_context.name in ("h264", "mpeg4")
+        decoded = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(decoded) == 3 and decoded[0].shape == (16, 16, 3)
+    frames = video.read_frames(path)
+    assert len(frames) == 3 and frames[0].shape == (3, 16, 16)
+    # lossy, but the red ramp 0, 40, 80 survives the codec to within a few levels
+    assert [round(float(f[0].mean()) * 255 / 40) for f in frames] == [0, 1, 2]
+
+
+def test_write_video_without_pyav_falls_back_to_gif(tmp_path, monkeypatch):
+    """With PyAV missing (import av fails), a GIF is written beside the path, with a warning that says why."""
+    monkeypatch.setitem(sys.modules, "av", None)  # `import av` now raises ImportError
+    with pytest.raises(ImportError):
         import av  # noqa: F401
-    except ImportError:
-        with pytest.warns(UserWarning, match="GIF instead"):
-            path = video.write_video(images, tmp_path / "clip.mp4", fps=5)
-        assert path.suffix == ".gif"
-        with Image.open(path) as im:
-            assert im.n_frames == 3
+    images = [Image.new("RGB", (16, 16), (i * 40, 0, 0)) for i in range(3)]
+    with pytest.warns(
+        UserWarning, match=r"Cannot write clip\.mp4: .*PyAV is not installed \(pip install av\)\. Writing a GIF instead"
+    ):
+        path = video.write_video(images, tmp_path / "clip.mp4", fps=5)
+    assert path == tmp_path / "clip.gif" and not (tmp_path / "clip.mp4").exists()
+    with Image.open(path) as im:
+        assert im.n_frames == 3 and im.size == (16, 16)
+        assert im.info["duration"] == 200  # 5 fps
+    # reading a video file without PyAV is a clear error that says what to install
+    (tmp_path / "other.mp4").write_bytes(b"not a video")
+    with pytest.raises(InputError, match=r"PyAV is not installed.*Install PyAV \(pip install av\)"):
+        video.read_frames(tmp_path / "other.mp4")
 
 
 def test_read_frames_folder_and_gif(tmp_path):

@@ -487,7 +487,8 @@ def test_shipped_head_record_and_cross_fitted_map():
     assert bb.weight.shape == (20, 1280) and bb.meta["cross_fitted_mAP"] == info["cross_fitted_mAP"]
 
 
-def test_shipped_masker_follows_the_requested_class():
+def test_shipped_masker_follows_the_requested_class(require_data):
+    require_data("voc2012")  # skips, with the reason of every real-data test, when the VOC images are absent
     m = W.load_voc_masker()
     info = json.loads(W.MASKER_PATH.with_suffix(".json").read_text())
     assert m.num_classes == 20 and info["train_seconds"] > 0 and "own training images" in info["data"]
