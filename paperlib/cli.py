@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "beyond": ("paperlib.experiments.beyond", "methods beyond the paper's tables (Grad-CAM, occlusion, faithfulness)"),
     "sanity": ("paperlib.experiments.sanity", "the randomisation sanity checks"),
     "trainspeed": ("paperlib.tools.trainspeed", "how fast the masker trains on this machine"),
+    "claims": ("paperlib.tools.claims", "the ledger of the papers' claims, measured (figures/claims.*, README)"),
     "reproduce": ("paperlib.tools.reproduce", "run every notebook and write figures/report.md"),
     "data": ("paperlib.tools.getdata", "download or check the data sets"),
     "convert-checkpoint": ("paperlib.tools.convert", "re-save a trusted old pickle checkpoint in the safe form"),

@@ -54,6 +54,7 @@ FIGURES = [
     ),
 ]
 TABLES = [
+    "claims",
     "table1",
     "table2",
     "table3",

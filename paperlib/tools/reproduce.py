@@ -239,8 +239,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     atomic_write_text(json.dumps(summary, indent=2), FIGURES_DIR / SUMMARY_NAME)
     if not args.no_report:
+        from .claims import write as write_claims
         from .report import build_report
 
+        try:
+            write_claims()  # figures/claims.{json,md} and the README's ledger, from the result JSONs
+        except PaperlibError as exc:
+            print(f"claims ledger not rebuilt: {exc}", file=sys.stderr)
         build_report()
     print(summary_text(records, args.preset, seconds))
     if archived:
