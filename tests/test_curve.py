@@ -78,3 +78,22 @@ def test_tune_inference_picks_the_lowest_error_with_ties_to_the_paper(monkeypatc
     r = curve.tune_inference(m, None, offsets=(0.0, 2.0, 4.0), thresholds=(0.4, 0.5))
     assert (r["gate_offset"], r["threshold"], r["tune_error"]) == (0.0, 0.5, 38.0)  # tie at 38: smaller offset
     assert m.gate_offset == 1.5 and r["area"]["4.0"] == pytest.approx(0.1)
+
+
+def test_progress_rows_from_a_resumed_log(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"batch_size": 16}))
+    # killed after step 3 with its last checkpoint at step 2: the resumed process trains step 3 again
+    recs = [{"step": s, "time": t} for s, t in [(1, 10.0), (2, 20.0), (3, 30.0), (3, 12.0), (4, 24.0)]]
+    (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert curve.log_segments(run / "log.jsonl") == [
+        {"first": 1, "last": 3, "seconds": 30.0},
+        {"first": 3, "last": 4, "seconds": 24.0},
+    ]
+    out = tmp_path / "progress.json"
+    row = curve.record_session(run, out, session="s1", first_step=1)
+    assert row["steps"] == [1, 4] and row["passes_total"] == 64 and row["hours"] == round(54 / 3600, 2)
+    again = curve.record_session(run, out, session="s1", first_step=3, note="only the resumed part")
+    assert again["s_per_step"] == round((10.0 + 24.0) / 2, 2)  # a third of the first stretch and all the second
+    assert [r["session"] for r in json.loads(out.read_text())["sessions"]] == ["s1"]

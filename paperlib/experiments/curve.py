@@ -30,7 +30,20 @@ from ..core.storage import load_masker
 from .ablation import TUNE_VAL
 from .evaluate import val_batches
 
-__all__ = ["THRESHOLDS", "OFFSETS", "score_masker", "tune_inference", "score_snapshot", "snapshots", "update_curve", "main"]
+__all__ = [
+    "THRESHOLDS",
+    "OFFSETS",
+    "score_masker",
+    "tune_inference",
+    "score_snapshot",
+    "snapshots",
+    "update_curve",
+    "per_doubling",
+    "earlier_points",
+    "log_segments",
+    "record_session",
+    "main",
+]
 
 #: Thresholds at which the tuning-split error is recorded.
 THRESHOLDS: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
@@ -153,6 +166,90 @@ def update_curve(run: str | Path, out: str | Path, *, every: int = 1) -> dict[st
             f"step {step}: tuning error at 0.5 {p['tune_error']['0.5']} %, mask area {p.get('area_true')} (wrong class {p.get('area_wrong')})"
         )
     return curve
+
+
+def per_doubling(passes: Sequence[float], errors: Sequence[float]) -> float | None:
+    """Least-squares slope of error against log2(passes): the error change per doubling of training.
+
+    >>> per_doubling([1000, 2000, 4000], [50.0, 48.0, 46.0])
+    -2.0
+    >>> per_doubling([1000], [50.0]) is None
+    True
+    """
+    if len(passes) < 2 or len(set(passes)) < 2:
+        return None
+    x = torch.tensor([float(p) for p in passes]).log2()
+    y = torch.tensor([float(e) for e in errors])
+    xc = x - x.mean()
+    return round(float((xc * (y - y.mean())).sum() / (xc * xc).sum()), 2)
+
+
+def earlier_points(figures: str | Path) -> list[dict[str, Any]]:
+    """Tuning-split points of the maskers trained before the long run, from the committed tables.
+
+    Rows of ``ablation.json`` and ``recipe_200.json`` with a tuning error (val 401-500 at 0.5) and a
+    training length: ``{"name", "table", "passes", "tune_error", "recipe"}``, passes = steps x 16 (every
+    one of those runs used batch 16; warm starts count their start's steps too).
+    """
+    out = []
+    for table in ("ablation", "recipe_200"):
+        f = Path(figures) / f"{table}.json"
+        if not f.is_file():
+            continue
+        for name, r in json.loads(f.read_text())["rows"].items():
+            err = (r.get("tune_error") or {}).get("0.5")
+            if err is None or not r.get("steps"):
+                continue
+            preset = ((r.get("meta") or {}).get("train_config") or {}).get("objective_preset", "project")
+            out.append({"name": name, "table": table, "passes": 16 * int(r["steps"]), "tune_error": err, "recipe": preset})
+    return out
+
+
+def log_segments(log: str | Path) -> list[dict[str, float]]:
+    """The stretches of a run's ``log.jsonl`` trained by one process each (``time`` restarts at a resume).
+
+    Returns ``[{"first": step, "last": step, "seconds": wall time of the stretch}]``.
+    """
+    segs: list[dict[str, float]] = []
+    prev_t = None
+    for line in Path(log).read_text().splitlines():
+        if not line.strip():
+            continue
+        rec = json.loads(line)
+        if prev_t is None or rec["time"] < prev_t:
+            segs.append({"first": rec["step"], "last": rec["step"], "seconds": 0.0})
+        segs[-1]["last"], segs[-1]["seconds"] = rec["step"], rec["time"]
+        prev_t = rec["time"]
+    return segs
+
+
+def record_session(run: str | Path, out: str | Path, *, session: str, first_step: int, note: str = "") -> dict[str, Any]:
+    """Add (or replace) this session's row in the run's ``progress.json``: steps, passes, hours, tuning error.
+
+    ``first_step``: the first step this session trained; the session's rows of the log from it on count.
+    """
+    run, out = Path(run), Path(out)
+    cfg = json.loads((run / "config.json").read_text())
+    segs = [g for g in log_segments(run / "log.jsonl") if g["last"] >= first_step]
+    last = max(int(g["last"]) for g in segs)
+    seconds = sum(g["seconds"] * (g["last"] - max(g["first"], first_step) + 1) / (g["last"] - g["first"] + 1) for g in segs)
+    curve_file = out.parent / "curve.json"
+    pts = json.loads(curve_file.read_text())["points"] if curve_file.is_file() else []
+    row = {
+        "session": session,
+        "steps": [first_step, last],
+        "passes_total": last * cfg["batch_size"],
+        "hours": round(seconds / 3600, 2),
+        "s_per_step": round(seconds / max(last - first_step + 1, 1), 2),
+        "tune_error_at_0.5": pts[-1]["tune_error"]["0.5"] if pts else None,
+        "tune_error_step": pts[-1]["step"] if pts else None,
+        "hardware": hardware_line(),
+        "note": note,
+    }
+    progress = json.loads(out.read_text()) if out.is_file() else {"run": run.name, "budget_passes": 192_000, "sessions": []}
+    progress["sessions"] = [r for r in progress["sessions"] if r["session"] != session] + [row]
+    atomic_write_text(json.dumps(progress, indent=1) + "\n", out)
+    return row
 
 
 def main(argv: Sequence[str] | None = None) -> None:
