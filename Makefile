@@ -95,7 +95,7 @@ data: $(STAMP) ## Download CIFAR-10 and VOC 2012 (torchvision, checksums); for I
 	$(PY) -m paperlib.tools.getdata all
 
 data-check: $(STAMP) ## Say which data sets are found under the data root
-	$(PY) -c "import json, paperlib.data as d; print(json.dumps(d.available_data(), indent=2, default=str))"
+	$(PY) -c "import json, paperlib.core.data as d; print(json.dumps(d.available_data(), indent=2, default=str))"
 
 train: $(STAMP) ## Retrain every shipped model from scratch: CIFAR-10 black box, then the maskers (hours on a CPU; see paperlib/checkpoints/*.json)
 	$(PY) -m paperlib.retrain

@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "architecture": ("paperlib.experiments.architecture", "the masker-architecture table"),
     "beyond": ("paperlib.experiments.beyond", "methods beyond the paper's tables (Grad-CAM, occlusion, faithfulness)"),
     "sanity": ("paperlib.experiments.sanity", "the randomisation sanity checks"),
+    "resume": ("paperlib.experiments.resume", "compact resume state of a training run (export, restore)"),
+    "curve": ("paperlib.experiments.curve", "score a run's snapshots on the tuning split (learning curve)"),
     "trainspeed": ("paperlib.tools.trainspeed", "how fast the masker trains on this machine"),
     "claims": ("paperlib.tools.claims", "the ledger of the papers' claims, measured (figures/claims.*, README)"),
     "reproduce": ("paperlib.tools.reproduce", "run every notebook and write figures/report.md"),

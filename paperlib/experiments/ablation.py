@@ -382,7 +382,7 @@ def to_markdown(result: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m paperlib.experiments.ablation name=checkpoint ... [--out figures/ablation] [--n-tune 300] [--val-limit 500]``."""
-    ap = argparse.ArgumentParser(prog="python -m paperlib.experiments.ablation", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="paperlib ablation", description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="*", help="name=path of a masker checkpoint (or a shipped masker's name)")
     ap.add_argument("--out", type=Path, default=FIGURES_DIR / "ablation")
     ap.add_argument("--n-tune", type=int, default=300)

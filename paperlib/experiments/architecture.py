@@ -264,7 +264,7 @@ def to_markdown(res: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m paperlib.experiments.architecture name=path ... [--about NAME TEXT] [--merge] [--out figures/architecture]``."""
-    ap = argparse.ArgumentParser(prog="python -m paperlib.experiments.architecture", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="paperlib architecture", description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="*", help="name=path of a masker checkpoint (or a shipped masker's name)")
     ap.add_argument("--out", type=Path, default=FIGURES_DIR / "architecture")
     ap.add_argument("--val-limit", type=int, default=500)

@@ -317,7 +317,7 @@ def write_outputs(res: dict[str, Any], folder: Path = FIGURES_DIR) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m paperlib.experiments.beyond [--preset quick|full] [--limit N] [--black-box NAME] [--out-dir DIR]``."""
-    ap = argparse.ArgumentParser(prog="python -m paperlib.experiments.beyond", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="paperlib beyond", description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", choices=list(PRESETS), default="quick")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--black-box", default=None)

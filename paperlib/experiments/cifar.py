@@ -622,7 +622,7 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point: ``python -m paperlib.cifar {train,evaluate,export}``."""
-    p = argparse.ArgumentParser(prog="python -m paperlib.cifar", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="paperlib cifar", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     pt = sub.add_parser("train", help="train (or resume) the CIFAR-10 black box")
     _add_config_args(pt)

@@ -254,7 +254,7 @@ def record_session(run: str | Path, out: str | Path, *, session: str, first_step
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m paperlib.experiments.curve RUN --out JSON``."""
-    ap = argparse.ArgumentParser(prog="python -m paperlib.experiments.curve", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="paperlib curve", description=__doc__.split("\n\n")[0])
     ap.add_argument("run", help="run folder with snapshots/ (python -m paperlib.train --snapshot-every K)")
     ap.add_argument("--out", required=True, help="curve JSON to extend")
     ap.add_argument("--every", type=int, default=1, help="score only every n-th snapshot")

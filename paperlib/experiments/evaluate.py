@@ -521,7 +521,7 @@ def write_table(result: dict[str, Any], folder: Path = FIGURES_DIR) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m paperlib.evaluate {table1,table2,table3,cifar10} [--black-boxes ...] [--preset quick|full]``."""
-    ap = argparse.ArgumentParser(prog="python -m paperlib.evaluate", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="paperlib evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("table", choices=["table1", "table2", "table3", "cifar10"])
     ap.add_argument("--black-boxes", nargs="+", default=["efficientnet_lite0"])
     ap.add_argument("--preset", choices=list(PRESETS), default="quick")

@@ -127,7 +127,7 @@ def _check_optimiser(masker: Any, train_config: dict[str, Any], state: dict[str,
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m paperlib.experiments.resume export RUN DEST`` / ``restore SRC RUN``."""
-    ap = argparse.ArgumentParser(prog="python -m paperlib.experiments.resume", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="paperlib resume", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="what", required=True)
     e = sub.add_parser("export", help="write the compact state of a run folder's last.pt")
     e.add_argument("run")

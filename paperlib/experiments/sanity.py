@@ -361,7 +361,7 @@ def write_outputs(res: dict[str, Any], folder: Path = FIGURES_DIR) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m paperlib.experiments.sanity --preset quick|full [--out figures]``."""
-    ap = argparse.ArgumentParser(prog="python -m paperlib.experiments.sanity", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="paperlib sanity", description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     ap.add_argument("--out", type=Path, default=FIGURES_DIR)
     ap.add_argument("--steps", type=int, default=None, help="fine-tuning steps (default: the preset's)")

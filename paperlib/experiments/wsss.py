@@ -1980,7 +1980,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     command = "python -m paperlib.experiments.wsss " + " ".join(shlex.quote(a) for a in argv)
     sub = argv[0] if argv and argv[0] in ("train-head", "train-masker", "evaluate") else "evaluate"
     rest = argv[1:] if argv and argv[0] == sub else argv
-    prog = f"python -m paperlib.experiments.wsss {sub}"
+    prog = f"paperlib wsss {sub}"
     if sub == "train-head":
         p = argparse.ArgumentParser(prog=prog, description="Train the VOC head (cached features, cross-fitted mAP).")
         _add_dataclass_args(p, HeadConfig)

@@ -896,7 +896,7 @@ def write_results(result: dict[str, Any], out: str | os.PathLike = FIGURES_DIR) 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
     """``python -m paperlib.bench [--preset quick|full] [--device cpu|cuda] [--threads N] [--optimised]``."""
-    ap = argparse.ArgumentParser(prog="python -m paperlib.bench", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="paperlib bench", description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", choices=list(PRESETS), default="quick")
     ap.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
     ap.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (default: the preset's)")

@@ -367,7 +367,7 @@ def _verified(dest: Path) -> Path:
 
 # --------------------------------------------------------------------------- CLI
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m paperlib.tools.getdata", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="paperlib data", description=__doc__.split("\n\n")[0])
     ap.add_argument("what", nargs="*", default=["all"], choices=["all", "cifar10", "voc2012", "imagenet"])
     ap.add_argument("--root", type=Path, default=None, help="data root (default $PAPERLIB_DATA or data/)")
     ap.add_argument(

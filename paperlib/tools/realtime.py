@@ -541,7 +541,7 @@ def write_results(result: dict[str, Any], out: str | os.PathLike = FIGURES_DIR) 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """``python -m paperlib.realtime [--preset quick|full] [--candidates ...] [--threads N] [--out DIR]``."""
-    ap = argparse.ArgumentParser(prog="python -m paperlib.realtime", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="paperlib realtime", description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", choices=list(PRESETS), default="quick")
     ap.add_argument("--black-box", default="efficientnet_lite0")
     ap.add_argument("--candidates", nargs="*", default=None, choices=list(CANDIDATES))

@@ -215,7 +215,7 @@ def summary_text(records: Sequence[dict], preset: str, seconds: float) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m paperlib.tools.reproduce", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="paperlib reproduce", description=__doc__.split("\n\n")[0])
     ap.add_argument("notebooks", nargs="+", type=Path, help="notebooks (.ipynb) in order")
     ap.add_argument("--preset", default="quick", choices=["quick", "full"])
     ap.add_argument(

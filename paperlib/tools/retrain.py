@@ -163,7 +163,7 @@ def retrain(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m paperlib.retrain", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="paperlib retrain", description=__doc__.split("\n\n")[0])
     ap.add_argument("names", nargs="*", help="shipped maskers to retrain (default: all)")
     ap.add_argument("--ship", action="store_true", help="replace the shipped files with the retrained ones")
     ap.add_argument("--export", type=Path, help="a finished run folder to ship")

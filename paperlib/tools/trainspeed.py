@@ -198,7 +198,7 @@ def to_markdown(rec: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command-line entry point."""
-    p = argparse.ArgumentParser(prog="python -m paperlib.tools.trainspeed", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="paperlib trainspeed", description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=12, help="steps per run (the first 2 are not timed)")
     p.add_argument("--nprocs", type=int, nargs="+", default=[1, 2], help="process counts to time")
     p.add_argument("--tflops", type=float, default=15.0, help="assumed sustained TFLOP/s per GPU for the epoch estimate")

@@ -493,7 +493,7 @@ def _masker_input(masker: Any, frame: torch.Tensor, size: int | None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """``python -m paperlib.video INPUT OUTPUT`` or ``python -m paperlib.video --demo IMAGE OUTPUT``."""
-    ap = argparse.ArgumentParser(prog="python -m paperlib.video", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="paperlib video", description=__doc__.split("\n\n")[0])
     ap.add_argument("paths", nargs="+", metavar="INPUT OUTPUT", help="INPUT OUTPUT, or only OUTPUT with --demo IMAGE")
     ap.add_argument("--demo", metavar="IMAGE", help="make a synthetic pan-and-zoom clip of this image as the input")
     ap.add_argument("--black-box", default="efficientnet_lite0", help="black box whose shipped masker explains the clip")
