@@ -49,6 +49,7 @@ from paperlib.tools.sample_images import SAMPLES, sample_image, strict
 names = imagenet_classes()
 bb = paperlib.load_classifier(black_box)
 masker = paperlib.load_masker(black_box, black_box=black_box)
+explainer = paperlib.Explainer(masker, bb)  # logits and masks from one backbone pass (the top-5 buttons)
 size = bb.input_size
 try:
     val = ImageNetVal(limit=presets.notebook("interactive_explorer", preset)["val_limit"])
@@ -70,10 +71,10 @@ def prepare(image: torch.Tensor) -> torch.Tensor:
     return interpolate(image[None], size=(size, size), mode="bilinear", antialias=True).clamp(0, 1)
 
 
-def draw(image: torch.Tensor, cls: int, thr: float = 0.5):
-    """The explorer's view of one (image, class) pair; returns the figure and the probabilities."""
+def draw(image: torch.Tensor, cls: int, thr: float = 0.5, mask: torch.Tensor | None = None):
+    """The explorer's view of one (image, class) pair (``mask``: already computed); returns the figure and the probabilities."""
     with torch.inference_mode():
-        mask = masker(image, torch.tensor([cls]))
+        mask = masker(image, torch.tensor([cls])) if mask is None else mask
         blurred = objective.gaussian_blur(image, 10.0 * size / 224)
         views = {
             "image": image,
@@ -122,14 +123,21 @@ if widgets.enabled(interactive):
     top5 = widgets.topk_buttons(search)
     thr = W.FloatSlider(value=threshold, min=0.05, max=0.95, step=0.05, description="threshold")
 
+    top5_masks = {}  # (image, class) -> the mask computed in the top-5 pass
+
     def refresh_top5(changed=None, panel=None):
         if changed in (None, "image"):
-            p, i = bb.predict(prepare(picker.get(picker.dropdown.value)), k=5)
-            top5.options = [(f"{names.name(int(c))[:18]} {float(q):.2f}", names.name(int(c))) for q, c in zip(p[0], i[0])]
+            key = picker.dropdown.value
+            logits, masks, top = explainer(prepare(picker.get(key)), top_k=5)  # one pass: classes and their masks
+            p = bb.probabilities(logits)[0, top[0]]
+            top5_masks.clear()
+            top5_masks.update({(key, int(c)): masks[:, j : j + 1] for j, c in enumerate(top[0])})
+            top5.options = [(f"{names.name(int(c))[:18]} {float(q):.2f}", names.name(int(c))) for q, c in zip(p, top[0])]
             top5.value = None
 
     def draw_panel(image, class_name, threshold):
-        return draw(prepare(picker.get(image)), names.index(class_name), threshold)[0]
+        cls = names.index(class_name)
+        return draw(prepare(picker.get(image)), cls, threshold, mask=top5_masks.get((image, cls)))[0]
 
     refresh_top5()
     explorer = widgets.Panel(

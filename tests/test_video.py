@@ -132,3 +132,24 @@ def test_read_frames_folder_and_gif(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataNotFoundError):
         video.read_frames(tmp_path / "empty")
+
+
+def test_per_frame_top1_from_one_pass(tmp_path, tiny_masker):
+    from paperlib.core.classifiers import load_classifier
+    from paperlib.core.errors import InputError
+    from paperlib.core.explainer import Explainer
+
+    bb = load_classifier("efficientnet_lite0")
+    frames = [torch.rand(3, 48, 64, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    ex = Explainer(tiny_masker, bb)
+    out = list(video.explain_frames_top1(ex, frames, batch_size=2, progress=False))
+    for (frame, mask, c, p), f in zip(out, frames):
+        x = torch.nn.functional.interpolate(f[None], size=(224, 224), mode="bilinear", align_corners=False)
+        probs = bb(f[None]).softmax(-1)[0]
+        assert frame is f and mask.shape == (1, 48, 64) and c == int(probs.argmax()) and abs(p - float(probs[c])) < 1e-4
+        want = torch.nn.functional.interpolate(tiny_masker(x, [c]), size=(48, 64), mode="bilinear", align_corners=False)
+        assert torch.allclose(mask, want[0], atol=1e-5)
+    res = video.run_video(tiny_masker, frames, tmp_path / "clip.gif", per_frame=True, progress=False)
+    assert res["one_pass"] and len(res["classes_per_frame"]) == 3 and res["frames"] == 3
+    with pytest.raises(InputError, match="no class_name"):
+        video.run_video(tiny_masker, frames, tmp_path / "c.gif", "tabby cat", per_frame=True, progress=False)

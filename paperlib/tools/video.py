@@ -43,11 +43,13 @@ from ..core.classes import class_index
 from ..core.classifiers import load_classifier
 from ..core.data import IMAGE_EXTENSIONS, load_image, to_tensor
 from ..core.errors import DataNotFoundError, InputError, UnknownModelError
+from ..core.explainer import Explainer
 from ..core.storage import load_masker, shipped_maskers
 from .realtime import CANDIDATES, fast_masker
 
 __all__ = [
     "explain_frames",
+    "explain_frames_top1",
     "annotate",
     "write_gif",
     "write_video",
@@ -150,6 +152,63 @@ def explain_frames(
             buf.append(frame)
         if buf:
             yield from run(buf, start)
+    finally:
+        bar.close()
+
+
+def explain_frames_top1(
+    explainer: Explainer,
+    frames: Iterable[torch.Tensor],
+    *,
+    batch_size: int = 8,
+    progress: bool = True,
+    stats: dict[str, float] | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, int, float]]:
+    """Classify every frame and explain its top-1 class, from one backbone pass per batch of frames.
+
+    Args:
+        explainer: A :class:`~paperlib.core.explainer.Explainer` (one pass when the masker's encoder is
+            the black box's backbone).
+        frames: Tensors (3, H, W) in [0, 1]; consecutive frames of the same size are batched.
+        batch_size, progress, stats: As for :func:`explain_frames` (``stats`` times the explainer:
+            classification and mask together).
+
+    Yields:
+        ``(frame, mask (1, H, W), class index, its probability)``.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be a positive int, got {batch_size!r}.")
+    device = module_device(explainer.masker)
+    if stats is not None:
+        stats.setdefault("frames", 0)
+        stats.setdefault("seconds", 0.0)
+    total = len(frames) if hasattr(frames, "__len__") else None  # type: ignore[arg-type]
+    bar = tqdm(total=total, desc="classify and explain frames", unit="frame", disable=not progress)
+
+    def run(buf: list[torch.Tensor]) -> Iterator[tuple[torch.Tensor, torch.Tensor, int, float]]:
+        x = torch.stack(buf).to(device, torch.float32)
+        t0 = time.perf_counter()
+        logits, masks, classes = explainer(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if stats is not None:
+            stats["frames"] += len(buf)
+            stats["seconds"] += time.perf_counter() - t0
+        probs = explainer.black_box.probabilities(logits).gather(1, classes[:, None])[:, 0]
+        bar.update(len(buf))
+        for frame, mask, c, p in zip(buf, masks.float().cpu(), classes.tolist(), probs.tolist()):
+            yield frame, mask, int(c), float(p)
+
+    buf: list[torch.Tensor] = []
+    try:
+        for i, frame in enumerate(frames):
+            frame = _check_frame(frame, i)
+            if buf and (len(buf) == batch_size or frame.shape != buf[0].shape):
+                yield from run(buf)
+                buf = []
+            buf.append(frame)
+        if buf:
+            yield from run(buf)
     finally:
         bar.close()
 
@@ -419,6 +478,7 @@ def run_video(
     batch_size: int = 8,
     size: int | None = None,
     progress: bool = True,
+    per_frame: bool = False,
 ) -> dict[str, Any]:
     """Read a clip, explain every frame, annotate it, and write the result.
 
@@ -430,12 +490,19 @@ def run_video(
             masker's black box (``load_classifier(masker.black_box)``) on the first frame, computed once.
         fps: Frame rate of the written clip.
         batch_size, size, progress: See :func:`explain_frames`.
+        per_frame: Classify every frame and explain its own top-1 class, both from one backbone pass
+            (:func:`explain_frames_top1`; needs the eager masker, not a ``--backend``); ``class_name``
+            must then be None.
 
     Returns:
         ``{"path", "frames", "seconds" (whole pipeline), "masks_per_s" (masker forward passes only,
         after one warm-up pass), "end_to_end_fps", "class", "class_index", "top1_probability"}``.
     """
     t_start = time.perf_counter()
+    if per_frame:
+        return _run_per_frame(
+            masker, source, out_path, class_name, fps, batch_size=batch_size, progress=progress, t_start=t_start
+        )
     if isinstance(source, (str, os.PathLike)):
         frames = read_frames(source)
     else:
@@ -482,6 +549,41 @@ def run_video(
     }
 
 
+def _run_per_frame(
+    masker: Any, source: Any, out_path: PathLike, class_name: Any, fps: float, *, batch_size: int, progress: bool, t_start: float
+) -> dict[str, Any]:
+    """:func:`run_video` with ``per_frame=True``: each frame's own top-1 class and its mask, one pass per batch."""
+    if class_name is not None:
+        raise InputError("per_frame explains each frame's own top-1 class: give no class_name.")
+    if not hasattr(masker, "decode"):
+        raise InputError("per_frame needs the masker itself (paperlib.load_masker), not a CPU back end (--backend).")
+    frames = read_frames(source) if isinstance(source, (str, os.PathLike)) else list(source)
+    if not frames:
+        raise InputError("The clip has no frames.")
+    bb = load_classifier(masker.black_box).to(module_device(masker))
+    explainer = Explainer(masker, bb)
+    names = class_index(getattr(masker, "dataset", "imagenet")).names
+    stats: dict[str, float] = {}
+    annotated, seen = [], []
+    for frame, mask, c, p in explain_frames_top1(explainer, frames, batch_size=batch_size, progress=progress, stats=stats):
+        rate = stats["frames"] / stats["seconds"] if stats["seconds"] > 0 else None
+        annotated.append(annotate(frame, mask, f"{names[c]} (top-1, p={p:.2f})", rate))
+        seen.append(names[c])
+    written = write_video(annotated, out_path, fps)
+    seconds = time.perf_counter() - t_start
+    return {
+        "path": str(written),
+        "frames": len(annotated),
+        "seconds": seconds,
+        "masks_per_s": stats["frames"] / stats["seconds"] if stats["seconds"] > 0 else None,
+        "end_to_end_fps": len(annotated) / seconds,
+        "class": "top-1 of each frame",
+        "classes_per_frame": seen,
+        "one_pass": explainer.one_pass,
+        "masker_input": f"{bb.input_size}x{bb.input_size} (the black box's size; masks mapped back to the frames)",
+    }
+
+
 def _masker_input(masker: Any, frame: torch.Tensor, size: int | None) -> str:
     """Which size the masker ran at, e.g. ``"416x288 (frames 400x300 resized; masks mapped back)"``."""
     h, w = frame.shape[-2:]
@@ -499,6 +601,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--black-box", default="efficientnet_lite0", help="black box whose shipped masker explains the clip")
     ap.add_argument("--masker", default=None, help="a masker checkpoint to use instead of the shipped one")
     ap.add_argument("--class", dest="class_name", default=None, help="class to explain (default: top-1 on the first frame)")
+    ap.add_argument(
+        "--per-frame",
+        action="store_true",
+        help="classify every frame and explain its own top-1 class, both from one backbone pass (no --backend, no --class)",
+    )
     ap.add_argument("--fps", type=float, default=12.0, help="frame rate of the output")
     ap.add_argument("--frames", type=int, default=48, help="frames of the --demo clip")
     ap.add_argument("--size", type=int, default=None, help="resize frames to SIZE x SIZE for the masker")
@@ -542,7 +649,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     cls: Any = a.class_name
     if cls is not None and cls.isdigit():
         cls = int(cls)
-    res = run_video(masker, source, out, cls, a.fps, batch_size=a.batch_size, size=a.size, progress=not a.no_progress)
+    res = run_video(
+        masker, source, out, cls, a.fps, batch_size=a.batch_size, size=a.size, progress=not a.no_progress, per_frame=a.per_frame
+    )
     print(json.dumps(res, indent=2))
     return res
 
