@@ -306,3 +306,66 @@ display(
         f"{gain['report_1_400']['gain_points']:+.1f} ± {gain['report_1_400']['se_points']:.1f}."
     )
 )
+
+# %% [markdown]
+# ## At the authors' budget: the learning curve
+#
+# Every row above saw at most ~25k image passes (steps x 16 images); the authors' second training
+# phase saw 192k (3,000 steps of 64). The Lite0 masker trained from scratch with the authors' recipe
+# (`--preset-objective authors`, their frozen class rows, constant learning rate and weight decay) is
+# continued session by session towards that budget; its snapshots are scored on the tuning split only
+# (validation images 401-500, `python -m paperlib.experiments.curve`), beside the earlier rows. The
+# slope is the change of the tuning error per doubling of the image passes (least squares on log2).
+
+# %%
+from paperlib.core.paths import REPO_ROOT
+from paperlib.experiments import curve as lc
+
+run_dir = REPO_ROOT / "results" / "full" / "runs" / "q_lite0_authors_192k"
+long_run = json.loads((run_dir / "curve.json").read_text())
+pts = long_run["points"]
+cfg = long_run["train_config"]
+assert long_run["split"].startswith("ILSVRC2012 val 401-500") and all(p["n"] == 100 for p in pts)
+assert all(p["passes"] == p["step"] * cfg["batch_size"] for p in pts) and cfg["objective_preset"] == "authors"
+earlier = pd.DataFrame(lc.earlier_points(paths.FIGURES_DIR))
+fig, ax = plt.subplots(figsize=(7, 4))
+for recipe, grp in earlier.groupby("recipe"):
+    ax.scatter(grp["passes"], grp["tune_error"], label=f"earlier rows ({recipe} objective)", alpha=0.6)
+ax.plot([p["passes"] for p in pts], [p["tune_error"]["0.5"] for p in pts], "o-", color="C3", label="authors' recipe, t = 0.5")
+ax.plot(
+    [p["passes"] for p in pts],
+    [min(p["tune_error"].values()) for p in pts],
+    "x--",
+    color="C3",
+    alpha=0.6,
+    label="same, best threshold",
+)
+ax.axvline(192_000, color="grey", ls=":", label="authors' budget (192k)")
+ax.set(xscale="log", xlabel="image passes (steps x batch)", ylabel="loc. error % on val 401-500 (tuning)")
+ax.legend(fontsize=8)
+fig.tight_layout()
+viz.save_figure(fig, "learning_curve")
+slope = lc.per_doubling([p["passes"] for p in pts], [p["tune_error"]["0.5"] for p in pts])
+display(
+    pd.DataFrame(
+        {
+            p["step"]: {
+                "passes": p["passes"],
+                **{f"err @{t}": e for t, e in p["tune_error"].items()},
+                "area": p["area_true"],
+                "area (wrong class)": p["area_wrong"],
+            }
+            for p in pts
+        }
+    ).T
+)
+display(
+    Markdown(
+        f"{len(pts)} snapshots up to {pts[-1]['passes']:,} passes ({pts[-1]['passes'] / 192_000:.0%} of the authors' budget); "
+        + (
+            f"tuning error change per doubling of passes: {slope:+.1f} points."
+            if slope is not None
+            else "one point: no slope yet."
+        )
+    )
+)

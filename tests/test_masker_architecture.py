@@ -15,8 +15,28 @@ def test_parameter_counts_split_the_masker_into_encoder_and_the_rest(tiny_masker
     assert counts["decoder"] > 0
 
 
-def test_masks_per_second_is_a_positive_rate(tiny_masker, one_thread):
-    assert architecture.masks_per_second(tiny_masker, 32, batch_size=2) > 0
+def test_masks_per_second_is_the_batch_over_the_time_of_one_call(one_thread):
+    """A stand-in masker whose call takes a known time (it sleeps 50 ms): 2 masks per call make 40 masks/s.
+
+    Sleeping never returns early, and the timer's own overhead only lowers the rate, so the rate lies just
+    below 40 (a busy machine wakes the sleeper a little late: 15 % is allowed for it).
+    """
+    import time
+
+    import torch
+
+    calls = []
+
+    class Sleeper(torch.nn.Module):
+        def forward(self, x, y):
+            calls.append((tuple(x.shape), x.dtype, tuple(y.shape), y.dtype))
+            time.sleep(0.05)
+            return x[:, :1]
+
+    rate = architecture.masks_per_second(Sleeper(), 32, batch_size=2)
+    assert 0.85 * 40 < rate <= 40.0
+    assert set(calls) == {((2, 3, 32, 32), torch.float32, (2,), torch.int64)}  # random images of the size asked
+    assert len(calls) >= 2.0 / 0.05  # the median of at least 2 s of calls (after one warm-up)
 
 
 def _row(widths, blocks, err):

@@ -9,6 +9,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import paperlib
 from paperlib.core.errors import InputError
@@ -39,11 +40,20 @@ def test_backends_reproduce_the_masker(tiny_masker, backend):
 
 def test_lower_input_resolution_returns_full_size_masks(tiny_masker):
     fast = realtime.fast_masker(tiny_masker, "onnxruntime@160")
-    assert fast.input_size == 160
-    x = _images(1, 224)
+    assert fast.input_size == 160 and fast.run_size(224, 224) == (160, 160)
+    x = _images(2, 224)
     out = fast(x, "Egyptian cat")  # class names work as with the masker
-    assert out.shape == (1, 1, 224, 224)
-    assert float(out.min()) >= 0 and float(out.max()) <= 1
+    assert out.shape == (2, 1, 224, 224)
+    # the reference path in eager PyTorch: the images squashed to 160 px (bilinear, antialiased), the masker's
+    # mask there, resized back to 224 px (bilinear); same weights, so the same masks up to onnxruntime's float
+    # noise (1e-3, as for the full-resolution back ends above)
+    x160 = F.interpolate(x, size=(160, 160), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    with torch.no_grad():
+        low = tiny_masker(x160, torch.tensor([285, 285]))
+        full = tiny_masker(x, torch.tensor([285, 285]))
+    ref = F.interpolate(low, size=(224, 224), mode="bilinear", align_corners=False).clamp(0, 1)
+    assert torch.allclose(out, ref, atol=1e-3), float((out - ref).abs().max())
+    assert float((out - full).abs().max()) > 1e-2  # and it is not the mask of the 224 px images
 
 
 def test_bad_inputs_get_clear_errors(tiny_masker):

@@ -27,7 +27,7 @@ from ..core._common import atomic_write_text, hardware_line
 from ..core.classifiers import load_classifier
 from ..core.errors import DataNotFoundError, one_line_errors
 from ..core.storage import load_masker
-from .ablation import TUNE_VAL
+from .ablation import TUNE_VAL, encode_correct
 from .evaluate import val_batches
 
 __all__ = [
@@ -67,7 +67,8 @@ def score_masker(
     """Localisation error (%) per threshold and mean mask areas on validation images 401-500.
 
     Returns:
-        ``{"tune_error": {t: %}, "area_true": float, "area_wrong": float, "n": 100}``; the wrong class
+        ``{"tune_error": {t: %}, "correct": {t: "0101..."}, "area_true": float, "area_wrong": float, "n": 100}``
+        (``correct``: per-image localisation, :func:`~paperlib.experiments.ablation.encode_correct`); the wrong class
         of image ``i`` is ``(label + 1 + i * 7919) % C``, the same for every masker.
     """
     size = black_box.input_size
@@ -88,6 +89,7 @@ def score_masker(
     err = {str(t): round(100.0 * (1 - float(torch.cat(c).float().mean())), 1) for t, c in correct.items()}
     return {
         "tune_error": err,
+        "correct": {str(t): encode_correct(torch.cat(c)) for t, c in correct.items()},  # per image, for paired gains
         "area_true": round(float(torch.cat(area_true).mean()), 4),
         "area_wrong": round(float(torch.cat(area_wrong).mean()), 4) if area_wrong else None,
         "n": seen,
