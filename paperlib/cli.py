@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 __all__ = ["COMMANDS", "main"]
 
 #: command -> (module whose ``main(argv)`` runs it, one-line description).
 COMMANDS: dict[str, tuple[str, str]] = {
+    "explain": ("paperlib.tools.explain", "masks and overlays for your images (top-1, top-k or a given class)"),
     "train": ("paperlib.experiments.own", "train a masker for a shipped black box or your own classifier"),
     "evaluate": ("paperlib.experiments.evaluate", "localisation error and the saliency metric (Tables 1-3)"),
     "bench": ("paperlib.tools.bench", "speed of the masker and the baselines (masks/s, latency)"),
@@ -51,8 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run ``paperlib <command> ...``."""
+def main(argv: Sequence[str] | None = None) -> Any:
+    """Run ``paperlib <command> ...``; returns what the command's ``main`` returns (an int is the exit status)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         _parser().print_help()
@@ -62,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     result = module.main(argv[1:])
     if isinstance(result, int) and not isinstance(result, bool):
         sys.exit(result)
+    return result
 
 
 if __name__ == "__main__":
