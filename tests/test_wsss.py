@@ -406,6 +406,39 @@ def _edge_voc(root, datagen):
     return ids
 
 
+def _best_miou_by_hand(kept: dict, key: str, cfg) -> tuple[float, float]:
+    """(best mIoU in percent, its t) of method ``key`` over the kept images, recomputed pixel by pixel:
+    prepared maps, best class per pixel, background unless its score is > t, one confusion matrix per t,
+    IoU = TP / (TP + FP + FN) over the classes present or predicted. The first t wins a tie, as in run."""
+    conf = torch.zeros(len(cfg.t_grid), 21 * 21, dtype=torch.long)
+    t32 = torch.tensor(cfg.t_grid, dtype=torch.float32)
+    for item in kept.values():
+        gt, classes = item["gt"].long(), list(item["classes"])
+        valid = gt != 255
+        g = gt[valid]
+        if classes:
+            raw = item["cam" if key == "cam_ref" else key]
+            if key == "cam_ref":
+                prep = W.prepare_maps(raw, subtract=0.0, mode="max")
+            else:
+                prep = W.prepare_maps(raw, subtract=cfg.subtract, quantile=cfg.quantile)
+            v, k = prep.max(0)
+            lab = (torch.tensor(classes) + 1)[k][valid]
+            v = v[valid]
+        else:  # no class label: every pixel is background at every t
+            lab, v = torch.zeros_like(g), torch.full(g.shape, -1.0)
+        for j, t in enumerate(t32):
+            pred = torch.where(v > t, lab, torch.zeros_like(lab))
+            conf[j] += torch.bincount(g * 21 + pred, minlength=21 * 21)
+    c = conf.view(-1, 21, 21).double().numpy()
+    tp = np.diagonal(c, axis1=1, axis2=2)
+    denom = c.sum(2) + c.sum(1) - tp
+    with np.errstate(invalid="ignore"):
+        miou = 100 * np.nanmean(np.where(denom > 0, tp / np.where(denom > 0, denom, 1), np.nan), axis=1)
+    j = int(np.argmax(miou))
+    return float(miou[j]), float(cfg.t_grid[j])
+
+
 def test_run_handles_ignore_only_masks_unlabelled_and_single_class_images(tiny_root, datagen, tmp_path):
     _edge_voc(tiny_root, datagen)
     cfg = W.WSSSConfig(preset="edge", n_crops=2, crop_size=32, crop_counts=(1, 2), t_grid=(0.1, 0.3, 0.5), masker_size=32)
@@ -413,9 +446,11 @@ def test_run_handles_ignore_only_masks_unlabelled_and_single_class_images(tiny_r
     assert res["skipped_all_ignore"] == ["e_ignore"] and res["no_class_label"] == ["e_empty"]
     assert res["images_scored"] == 3 and res["maps_per_method"] == 3
     assert {r["key"] for r in res["rows"]} == {k for k in W.METHODS if k != "masker"}
-    for r in res["rows"]:
-        assert 0 <= r["mIoU"] <= 100
     kept = res["maps"]
+    assert set(kept) == {"e_single", "e_two", "e_empty"}  # the three scored images
+    for r in res["rows"]:  # the table's mIoU and t against a pixel-by-pixel recomputation on the same maps
+        miou, t = _best_miou_by_hand(kept, r["key"], cfg)
+        assert r["mIoU"] == pytest.approx(round(miou, 2), abs=1e-9) and r["t"] == pytest.approx(t), r["key"]
     assert kept["e_single"]["cam"].shape == (1, 36, 40) and kept["e_two"]["crops_w"].shape == (2, 36, 40)
     assert kept["e_empty"]["grad"].shape == (0, 36, 40)
     path = W.write_outputs(res, tmp_path)
@@ -438,11 +473,11 @@ def test_killed_run_resumes_with_the_same_result(tiny_root, datagen, tmp_path, m
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(W, "compute_maps", dies_on_the_second_image)
+    monkeypatch.setattr(W.study, "compute_maps", dies_on_the_second_image)
     with pytest.raises(KeyboardInterrupt):
         W.run(cfg, masker=None, resume=state, resume_every=1)
     assert state.is_file()
-    monkeypatch.setattr(W, "compute_maps", real)
+    monkeypatch.setattr(W.study, "compute_maps", real)
     again = W.run(cfg, masker=None, resume=state, resume_every=1)
     assert again["resumed_at_image"] == 1 and not state.exists()
     assert again["rows"] == [{**r, "s/map": a["s/map"]} for r, a in zip(whole["rows"], again["rows"])]
@@ -507,12 +542,25 @@ def test_shipped_masker_follows_the_requested_class(require_data):
 def test_end_to_end_on_two_real_images_and_cli(require_data, tmp_path):
     require_data("voc2012")
     cfg = W.WSSSConfig(preset="tiny", limit=2, n_crops=3, crop_counts=(1, 3), crop_size=96)
-    res = W.run(cfg, keep_maps=(0,))
+    res = W.run(cfg, keep_maps=(0, 1))
     keys = {r["key"] for r in res["rows"]}
     assert keys == set(W.METHODS)
     by = {r["key"]: r for r in res["rows"]}
     assert by["cam"]["DR recall"] > by["cam"]["NDR recall"]  # DR is where the CAM is strong
-    assert all(r["s/map"] > 0 for r in res["rows"])
+    assert len(res["maps"]) == 2
+    for r in res["rows"]:  # every method's mIoU and t, recomputed pixel by pixel from the kept maps
+        miou, t = _best_miou_by_hand(res["maps"], r["key"], cfg)
+        assert r["mIoU"] == pytest.approx(round(miou, 2), abs=1e-9) and r["t"] == pytest.approx(t), r["key"]
+    # seconds per map: the clock of the method that made the map (CAM's for its reference recipe, the one
+    # crop loop for the four crop maps), divided by the number of maps
+    total, n = res["seconds_total"], res["maps_per_method"]
+    assert n == sum(len(m["classes"]) for m in res["maps"].values())
+    clock = {k: "cam" if k == "cam_ref" else "crops" if k.startswith("crops") else k for k in W.METHODS}
+    for r in res["rows"]:
+        assert r["s/map"] > 0 and r["s/map"] == res["seconds_per_map"][r["key"]], r["key"]
+        assert r["s/map"] * n == pytest.approx(total[clock[r["key"]]], abs=0.05 + 1e-4 * n), r["key"]
+    assert by["cam_ref"]["s/map"] == by["cam"]["s/map"]
+    assert by["crops_w"]["s/map"] == by["crops_u"]["s/map"] == by["crops_w_abs"]["s/map"] == by["crops_u_abs"]["s/map"]
     assert len(res["crop_sweep"]) == 2 and res["black_box"]["cross_fitted_mAP"] > 50
     sample = next(iter(res["maps"].values()))
     h, w = sample["gt"].shape

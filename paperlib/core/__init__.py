@@ -9,9 +9,13 @@ module             what it holds
 ``encoders``       the frozen encoders the masker reads (ResNet-50, EfficientNet-Lite, CIFAR)
 ``objective``      eq. 4: evidence removal, TV, area, preserver/destroyer terms, presets
 ``metrics``        localisation (boxes, IoU, error) and the saliency metric
+``segmentation``   segmentation metrics (confusion matrix, mIoU, FG precision, DR/NDR recall), mAP
+``faithfulness``   deletion and insertion curves, the pointing game
+``explainer``      classification and explanation from one backbone pass
 ``classifiers``    the black boxes behind one interface and their registry
 ``cifarnet``       the CIFAR-10 black box network and the reader of its weights
 ``storage``        saving and loading maskers (the shipped checkpoints)
+``serialization``  files that load without running code (``safe_load``), plain data for every writer
 ``data``           ImageNet validation, image folders, CIFAR-10, VOC
 ``classes``        class names and indices
 ``paths``          where the repository, data, checkpoints and figures live

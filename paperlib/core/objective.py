@@ -486,6 +486,51 @@ def selector_loss(gate: torch.Tensor, is_real: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy(top, is_real.to(top.dtype), reduction="none")
 
 
+def _classification_terms(
+    black_box: nn.Module,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    classes: torch.Tensor,
+    is_real: torch.Tensor,
+    labels: torch.Tensor | None,
+    alternatives: tuple[torch.Tensor, torch.Tensor],
+    config: ObjectiveConfig,
+    generator: Any,
+    multi_label: bool | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The preserver and destroyer terms (and f_c of both images) per sample, from one black-box pass.
+
+    Samples with a fake label get zeros, unless ``config.fake_targets == "reversed"``: their true class
+    is then the target with the roles reversed (the authors' ``cw_loss`` with their targets).
+    """
+    n = len(images)
+    reversed_fakes = config.fake_targets == "reversed"
+    zero = images.new_zeros(n)
+    active = torch.arange(n, device=images.device) if reversed_fakes else is_real.nonzero().squeeze(1)
+    preserve, destroy, p_keep, p_drop = zero.clone(), zero.clone(), zero.clone(), zero.clone()
+    if not len(active):
+        return preserve, destroy, p_keep, p_drop
+    target = torch.where(is_real, classes, labels.to(classes.device)) if reversed_fakes and labels is not None else classes
+    x, m, c = images[active], masks[active], target[active]
+    x_keep, x_drop = _noisy(x, config.image_noise_std, generator, active), _noisy(x, config.image_noise_std, generator, active)
+    alt_keep, alt_drop = alternatives
+    logits = black_box(torch.cat([apply_mask(x_keep, m, alt_keep[active]), apply_mask(x_drop, 1.0 - m, alt_drop[active])]))
+    multi = bool(getattr(black_box, "multi_label", False)) if multi_label is None else multi_label
+    pres, pk = preserve_term(logits[: len(active)], c, config, multi_label=multi)
+    dest, pd = destroy_term(logits[len(active) :], c, config, multi_label=multi)
+    if reversed_fakes:
+        # A fake label: the true class must be absent from the kept image (relu(1 + margin)) and present
+        # in the image with the mask removed (relu(1 - margin)).
+        fake = ~is_real[active]
+        pres = torch.where(fake, F.relu(1.0 + _margin(logits[: len(active)], c, multi)), pres)
+        dest = torch.where(fake, F.relu(1.0 - _margin(logits[len(active) :], c, multi)), dest)
+    preserve = preserve.index_put((active,), pres.to(zero.dtype))  # bf16/fp16 under autocast
+    destroy = destroy.index_put((active,), dest.to(zero.dtype))
+    p_keep = p_keep.index_put((active,), pk.to(zero.dtype))
+    p_drop = p_drop.index_put((active,), pd.to(zero.dtype))
+    return preserve, destroy, p_keep, p_drop
+
+
 def saliency_objective(
     black_box: nn.Module,
     images: torch.Tensor,
@@ -537,32 +582,9 @@ def saliency_objective(
     tv = smoothness_sum(masks, config.tv_border) if config.tv_form == "sum" else total_variation(reg)
     av = area(reg, config.area_power, config.area_eps)
     zero = images.new_zeros(n)
-    active = torch.arange(n, device=images.device) if reversed_fakes else is_real.nonzero().squeeze(1)
-    preserve, destroy, p_keep, p_drop = zero.clone(), zero.clone(), zero.clone(), zero.clone()
-    if len(active):
-        target = torch.where(is_real, classes, labels.to(classes.device)) if reversed_fakes and labels is not None else classes
-        x, m, c = images[active], masks[active], target[active]
-        x_keep, x_drop = (
-            _noisy(x, config.image_noise_std, generator, active),
-            _noisy(x, config.image_noise_std, generator, active),
-        )
-        both = torch.cat([apply_mask(x_keep, m, alternative[active]), apply_mask(x_drop, 1.0 - m, alternative_destroy[active])])
-        logits = black_box(both)
-        multi = bool(getattr(black_box, "multi_label", False)) if multi_label is None else multi_label
-        pres, pk = preserve_term(logits[: len(active)], c, config, multi_label=multi)
-        dest, pd = destroy_term(logits[len(active) :], c, config, multi_label=multi)
-        if reversed_fakes:
-            # A fake label: the true class must be absent from the kept image (relu(1 + margin)) and present
-            # in the image with the mask removed (relu(1 - margin)): the authors' cw_loss with their targets.
-            fake = ~is_real[active]
-            margin_keep = _margin(logits[: len(active)], c, multi)
-            margin_drop = _margin(logits[len(active) :], c, multi)
-            pres = torch.where(fake, F.relu(1.0 + margin_keep), pres)
-            dest = torch.where(fake, F.relu(1.0 - margin_drop), dest)
-        preserve = preserve.index_put((active,), pres.to(zero.dtype))  # bf16/fp16 under autocast
-        destroy = destroy.index_put((active,), dest.to(zero.dtype))
-        p_keep = p_keep.index_put((active,), pk.to(zero.dtype))
-        p_drop = p_drop.index_put((active,), pd.to(zero.dtype))
+    preserve, destroy, p_keep, p_drop = _classification_terms(
+        black_box, images, masks, classes, is_real, labels, (alternative, alternative_destroy), config, generator, multi_label
+    )
     sel = selector_loss(gate, is_real) if (gate is not None and config.selector_weight > 0) else zero
     realf = torch.ones_like(zero) if reversed_fakes else is_real.to(images.dtype)
     total = config.l2 * av + realf * (config.l1 * tv + config.l0 * preserve + config.l3 * destroy) + config.selector_weight * sel

@@ -1,0 +1,160 @@
+"""The study's report: the claim in words, the markdown tables beside the reference, the written files."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from ...core._common import atomic_write_text
+from ...core.paths import FIGURES_DIR
+from .config import METHODS, REFERENCE, hardware_line
+
+__all__ = ["claim_sentence", "to_markdown", "write_outputs"]
+
+
+def claim_sentence(result: dict[str, Any]) -> str:
+    """One paragraph stating the outcome of the claim, from the computed numbers."""
+    c = result["claim"]
+    by = {r["key"]: r for r in result["rows"]}
+    cam, cw = by["cam"], by["crops_w"]
+    verdict = "holds" if c["holds"] else "does not hold"
+    parts = [
+        f"On {result['images_scored']} VOC images ({result['preset']} preset, {result['config']['n_crops']} crops), "
+        f"the claim {verdict}: weighted crops reach mIoU {cw['mIoU']:.1f} at t = {cw['t']:.2f} against CAM's "
+        f"{cam['mIoU']:.1f} at t = {cam['t']:.2f} (difference {c['mIoU crops_w - cam']:+.1f} points, "
+        f"{'within' if c['matches_on_mIoU'] else 'outside'} the {c['margin']:.0f}-point margin), and NDR recall "
+        f"{cw['NDR recall']:.1f} against {cam['NDR recall']:.1f} ({c['NDR recall crops_w - cam']:+.1f}; "
+        f"{'higher' if c['higher_NDR_recall'] else 'not higher'})."
+    ]
+    if "masker" in by:
+        m = by["masker"]
+        parts.append(
+            f" The masking model gives mIoU {m['mIoU']:.1f} (t = {m['t']:.2f}) and NDR recall {m['NDR recall']:.1f} "
+            f"in one forward pass per image."
+        )
+    return "".join(parts)
+
+
+def _fmt(v: Any, nd: int = 1) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}"
+    return str(v)
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    """The table (ours beside the reference), the crop sweep, the claim, preset, data and hardware."""
+    return "\n".join(_md_main_table(result) + _md_reference_thresholds(result) + _md_notes(result)) + "\n"
+
+
+def _md_main_table(result: dict[str, Any]) -> list[str]:
+    """The main table: every method, ours beside the reference."""
+    ref = REFERENCE["rows"]
+    lines = [f"### {result['title']}", ""]
+    lines += [
+        "| method | best t | mIoU | FG prec. | DR recall | NDR recall | DR mIoU* | NDR mIoU* | s / map "
+        "| ref. t | ref. mIoU | ref. FG prec. | ref. DR* | ref. NDR* |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        rr = ref.get(r["key"], {})
+        lines.append(
+            f"| {r['method']} | {r['t']:.2f} | {_fmt(r['mIoU'])} | {_fmt(r['FG precision'])} | {_fmt(r['DR recall'])} "
+            f"| {_fmt(r['NDR recall'])} | {_fmt(r['DR mIoU*'])} | {_fmt(r['NDR mIoU*'])} | {_fmt(r['s/map'], 3)} "
+            f"| {_fmt(rr.get('t'), 2)} | {_fmt(rr.get('mIoU'))} | {_fmt(rr.get('FG precision'))} | {_fmt(rr.get('DR'))} "
+            f"| {_fmt(rr.get('NDR'))} |"
+        )
+    return lines
+
+
+def _md_reference_thresholds(result: dict[str, Any]) -> list[str]:
+    """Our numbers at the reference's own thresholds, and the crop-count sweep."""
+    ref = REFERENCE["rows"]
+    lines: list[str] = []
+    m = result["methods"]
+    lines += ["", "At the reference's thresholds (ours vs reference, mIoU / NDR mIoU*):", ""]
+    lines += [
+        "| method | t | mIoU (ours) | NDR mIoU* (ours) | NDR recall (ours) | mIoU (ref.) | NDR* (ref.) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, rk in (("cam", "cam"), ("cam", "cam@0.04"), ("crops_w", "crops_w"), ("crops_u", "crops_u")):
+        rr = ref[rk]
+        ours = m[key]["at_t"].get(str(rr["t"]))
+        if ours:
+            lines.append(
+                f"| {METHODS[key]} | {rr['t']:.2f} | {_fmt(ours['mIoU'])} | {_fmt(ours['NDR mIoU*'])} "
+                f"| {_fmt(ours['NDR recall'])} | {_fmt(rr['mIoU'])} | {_fmt(rr['NDR'])} |"
+            )
+    lines += [
+        "",
+        "Crop count (weighted, reference order):",
+        "",
+        "| crops | best t | mIoU (best t) | mIoU (t = 0.1) | NDR recall (best t) |",
+        "|---|---|---|---|---|",
+    ]
+    for s in result["crop_sweep"]:
+        lines.append(
+            f"| {s['n_crops']} | {s['best t']:.2f} | {_fmt(s['mIoU (best t)'])} | {_fmt(s['mIoU (t = 0.1)'])} "
+            f"| {_fmt(s['NDR recall (best t)'])} |"
+        )
+    return lines
+
+
+def _md_notes(result: dict[str, Any]) -> list[str]:
+    """The claim, the provenance and how each number is made."""
+    lines: list[str] = []
+    ref_sweep = ", ".join(f"{n}: {a}-{b}" for n, (a, b) in REFERENCE["crop_sweep_t0.1"].items())
+    cfg = result["config"]
+    bbm = result["black_box"]
+    lines += [
+        "",
+        f"**Claim** (crops match CAM on mIoU within {cfg['claim_margin']} points and recover more NDR): {claim_sentence(result)}",
+        "",
+        f"Preset `{result['preset']}`; data: {result['data']}; {result['images_scored']} images scored, "
+        f"{result['maps_per_method']} maps per method"
+        + (f", {len(result['skipped_all_ignore'])} skipped (mask all ignore)" if result["skipped_all_ignore"] else "")
+        + f"; hardware: {hardware_line(result['hardware'])}. Run time {result['seconds']} s.",
+        "",
+        f"Black box: frozen EfficientNet-Lite0 + 1x1 conv (20 classes, no bias) + GAP, cross-fitted mAP "
+        f"{_fmt(bbm.get('cross_fitted_mAP'))} % (2 folds; {_fmt(bbm.get('train_mAP'))} % on its training images). "
+        + (
+            "Masking model: trained on these same images (scored on its own training images)"
+            + (
+                f", {result['masker']['steps']} steps, {_fmt(result['masker']['train_seconds'], 0)} s of training. "
+                if result["masker"] and result["masker"].get("steps")
+                else ". "
+            )
+            if result["masker"]
+            else ""
+        ),
+        "",
+        f"Pseudo-masks: the same function for every method (multi-class subtraction {cfg['subtract']}, per-class "
+        f"{cfg['quantile']}th-percentile normalisation, background threshold t over {cfg['t_grid'][0]}-{cfg['t_grid'][-1]}, "
+        "argmax), except the row 'CAM, reference recipe' (CAM / max, no subtraction, as the reference scores CAMs). "
+        f"Crops: {cfg['n_crops']} per image, resized to {cfg['crop_size']} px, area {cfg['crop_scale'][0]}-{cfg['crop_scale'][1]}, "
+        f"ratio {cfg['crop_ratio'][0]}-{cfg['crop_ratio'][1]}; reference order = signed gradients of up to "
+        f"{cfg['abs_every']} crops summed before abs (the default), per-crop abs beside. DR = ground-truth pixels of a "
+        f"class whose max-normalised CAM >= tau = {cfg['tau']} (so CAM's DR recall is high by construction), NDR = the "
+        "rest of the object. DR / NDR recall: mean over classes of correct / true pixels in the region; DR mIoU* / "
+        "NDR mIoU*: the region-restricted mIoU over 21 classes that the reference code reported as 'recall' before its "
+        "2023 fix, which is what the reference's DR / NDR columns are. s / map: CPU seconds of the process per (image, "
+        "class) map on this CPU (1 torch thread unless stated; CAM and gradient include their forward pass, crops all "
+        "crops); wall-clock times, longer on this shared machine, are in the JSON.",
+        "",
+        f"Reference: {REFERENCE['setting']}; crop sweep at t = 0.1 (mIoU over crop scales): {ref_sweep}. "
+        "The reference numbers come from another classifier (ResNet-50) and other images (VOC train): compare the "
+        "ordering of the methods more than the values.",
+    ]
+    return lines
+
+
+def write_outputs(result: dict[str, Any], folder: Path = FIGURES_DIR) -> Path:
+    """Write ``<folder>/<table>.json`` and ``.md`` (``wsss`` for the full preset, ``wsss_<preset>`` otherwise)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {k: v for k, v in result.items() if k != "maps"}
+    atomic_write_text(json.dumps(data, indent=2, default=float) + "\n", folder / f"{result['table']}.json")
+    return atomic_write_text(to_markdown(result), folder / f"{result['table']}.md")
