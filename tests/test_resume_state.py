@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from PIL import Image
 
 from paperlib.core.errors import CheckpointMismatchError
 from paperlib.core.serialization import safe_load
@@ -10,14 +9,8 @@ from paperlib.experiments.resume import export_state, restore_state
 from paperlib.experiments.train import _parse, train
 
 
-def _data(root):
-    g = torch.Generator().manual_seed(0)
-    for wnid in ("n01440764", "n01443537"):
-        folder = root / "imgs" / wnid
-        folder.mkdir(parents=True)
-        for i in range(4):
-            Image.fromarray((torch.rand(40, 48, 3, generator=g) * 255).byte().numpy()).save(folder / f"{i}.JPEG")
-    return root / "imgs"
+def _data(root, datagen):
+    return datagen.make_imagenet_folder(root / "imgs", ("n01440764", "n01443537"), per_class=4)
 
 
 def _cfg(data, out, steps):
@@ -27,8 +20,8 @@ def _cfg(data, out, steps):
                    "--class-embedding", "frozen", "--schedule", "constant", "--weight-decay", "1e-4"])  # fmt: skip
 
 
-def test_export_restore_resume(tmp_path, one_thread):
-    data = _data(tmp_path)
+def test_export_restore_resume(tmp_path, one_thread, datagen):
+    data = _data(tmp_path, datagen)
     full = train(_cfg(data, tmp_path / "a", 4), progress=False)  # the uninterrupted run, 4 steps
     train(_cfg(data, tmp_path / "b", 2), progress=False)  # the same run stopped at step 2
     state = export_state(tmp_path / "b", tmp_path / "state.pt")

@@ -534,6 +534,18 @@ def run_video(
     for frame, mask in explain_frames(masker, frames, cls, batch_size=batch_size, size=size, progress=progress, stats=stats):
         rate = stats["frames"] / stats["seconds"] if stats["seconds"] > 0 else None
         annotated.append(annotate(frame, mask, label, rate))
+    return _written(annotated, out_path, fps, stats, t_start) | {
+        "class": name,
+        "class_index": cls,
+        "top1_probability": prob,
+        "masker_input": _masker_input(masker, first, size),
+    }
+
+
+def _written(
+    annotated: list[Image.Image], out_path: PathLike, fps: float, stats: dict[str, float], t_start: float
+) -> dict[str, Any]:
+    """Write the annotated clip; the common part of :func:`run_video`'s result."""
     written = write_video(annotated, out_path, fps)
     seconds = time.perf_counter() - t_start
     return {
@@ -542,10 +554,6 @@ def run_video(
         "seconds": seconds,
         "masks_per_s": stats["frames"] / stats["seconds"] if stats["seconds"] > 0 else None,
         "end_to_end_fps": len(annotated) / seconds,
-        "class": name,
-        "class_index": cls,
-        "top1_probability": prob,
-        "masker_input": _masker_input(masker, first, size),
     }
 
 
@@ -569,14 +577,7 @@ def _run_per_frame(
         rate = stats["frames"] / stats["seconds"] if stats["seconds"] > 0 else None
         annotated.append(annotate(frame, mask, f"{names[c]} (top-1, p={p:.2f})", rate))
         seen.append(names[c])
-    written = write_video(annotated, out_path, fps)
-    seconds = time.perf_counter() - t_start
-    return {
-        "path": str(written),
-        "frames": len(annotated),
-        "seconds": seconds,
-        "masks_per_s": stats["frames"] / stats["seconds"] if stats["seconds"] > 0 else None,
-        "end_to_end_fps": len(annotated) / seconds,
+    return _written(annotated, out_path, fps, stats, t_start) | {
         "class": "top-1 of each frame",
         "classes_per_frame": seen,
         "one_pass": explainer.one_pass,
