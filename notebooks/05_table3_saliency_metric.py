@@ -50,6 +50,10 @@ assert s["Ground truth boxes"] < s["Max box"], "tight ground-truth boxes should 
 order_ok = s["Masking model"] < s["Center box"]
 print("masking model better than the centre box (paper: yes):", order_ok)
 print("masking model better than Grad (paper: yes):", s["Masking model"] < s["Grad"])
+from paperlib.tools import claims
+
+for claim_id, verdict in claims.check(["table3_order"]).items():  # fails if a claim flipped against the committed ledger
+    print(f"{claim_id}: {verdict}")
 
 # %% [markdown]
 # **Result.** The table prints our saliency metric beside the paper's; the two lines above say

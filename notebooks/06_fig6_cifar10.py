@@ -99,6 +99,12 @@ ours = {r["quantity"]: r["ours"] for r in table["rows"]}
 kept, removed, area = ours["p(true class), only the mask kept"], ours["p(true class), mask removed"], ours["mean mask area"]
 assert kept > removed + 0.2, "keeping the masked region should keep far more evidence than removing it"
 assert area < 0.8, "the masks should not cover (nearly) the whole image"
+from paperlib.tools import claims
+
+for claim_id, verdict in claims.check(
+    ["cifar10_black_box", "cifar10_masks"]
+).items():  # fails if a claim flipped against the committed ledger
+    print(f"{claim_id}: {verdict}")
 
 # %% [markdown]
 # ## Try it: any test image, any class

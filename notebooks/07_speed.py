@@ -88,6 +88,12 @@ for r in live["rows"]:
     if have_val:
         assert abs(r["error_increase"]) <= 1.0, f"{r['candidate']}: localisation changed by {r['error_increase']} points"
 fastest = max(live["rows"], key=lambda r: r["masks_per_s_16"]["median"])
+from paperlib.tools import claims
+
+for claim_id, verdict in claims.check(
+    ["speed_masks_per_s", "speed_best_cpu_backend", "speed_vs_iterative"]
+).items():  # fails if a claim flipped against the committed ledger
+    print(f"{claim_id}: {verdict}")
 print(
     f"fastest back end here: {fastest['candidate']}, {fastest['masks_per_s_16']['median']:.1f} masks/s at batch 16, "
     f"{fastest['latency_ms_1']['median']:.1f} ms at batch 1 (goal: >= 30 masks/s, <= 33 ms)"

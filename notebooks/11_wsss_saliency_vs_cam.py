@@ -227,6 +227,12 @@ for res in [result] + ([full] if full is not None and full is not result else []
     if res["seconds_per_map"].get("masker") is not None:
         assert res["seconds_per_map"]["masker"] < res["seconds_per_map"]["crops_w"]
 print("checks passed")
+from paperlib.tools import claims
+
+for claim_id, verdict in claims.check(
+    ["wsss_crops_vs_cam", "wsss_masker_vs_cam"]
+).items():  # fails if a claim flipped against the committed ledger
+    print(f"{claim_id}: {verdict}")
 
 # %% [markdown]
 # ## Outcome (generated from the numbers above)

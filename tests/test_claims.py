@@ -41,3 +41,21 @@ def test_every_row_names_its_source_preset_and_file():
 def test_readme_without_markers_is_a_clear_error():
     with pytest.raises(claims.DataNotFoundError, match="markers"):
         claims.update_readme("no markers here", "table")
+
+
+def test_check_fails_when_a_fresh_result_flips_a_claim_at_the_ledgers_preset(tmp_path):
+    figs = tmp_path / "figures"
+    figs.mkdir()
+    t2 = json.loads((REPO_ROOT / "results/quick/table2.json").read_text())
+    (figs / "table2.json").write_text(json.dumps(t2))
+    (figs / "claims.json").write_text((FIGURES_DIR / "claims.json").read_text())
+    assert claims.check(["table2_grad"], figs) == {"table2_grad": "holds"}
+    grad = next(r for r in t2["rows"] if r["method"] == "Grad")
+    masker = next(r for r in t2["rows"] if r["method"] == "Masking model")
+    grad["ours"] = masker["ours"] - 1.0  # Grad now localises better: the claim flips
+    (figs / "table2.json").write_text(json.dumps(t2))
+    with pytest.raises(AssertionError, match="no longer holds"):
+        claims.check(["table2_grad"], figs)
+    t2["preset"] = "smoke"  # another preset than the ledger's: not compared
+    (figs / "table2.json").write_text(json.dumps(t2))
+    assert claims.check(["table2_grad", "table1_efficientnet_lite0"], figs)["table2_grad"].startswith("not compared")

@@ -90,7 +90,7 @@ def check_images(images: torch.Tensor, name: str = "images", *, check_range: boo
             f"{name} has dtype {images.dtype}; expected floating point in [0, 1]. For uint8 images use images.float() / 255."
         )
     if check_range and images.numel():
-        lo, hi = float(images.min()), float(images.max())
+        lo, hi = float(images.detach().min()), float(images.detach().max())
         if lo < -atol or hi > 1 + atol:
             raise InputError(
                 f"{name} must hold values in [0, 1], got [{lo:.3g}, {hi:.3g}]. paperlib's black boxes "

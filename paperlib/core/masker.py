@@ -22,6 +22,7 @@ The public call is ``masks = masker(images, classes)``: images (N, 3, H, W) in
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any, Sequence
 
@@ -414,10 +415,18 @@ class Masker(nn.Module):
         return mask
 
     def forward(self, images: torch.Tensor, classes: Any, *, return_aux: bool = False) -> torch.Tensor | MaskerOutput:
+        """Masks for ``classes`` in ``images`` (see the class docstring for shapes).
+
+        In eval mode, masks of images that do not require gradients come without autograd history
+        (an explanation, not a training step); in training mode, or for images with
+        ``requires_grad=True``, gradients flow as usual.
+        """
         check_images(images, check_range=not torch.jit.is_tracing())
         n, _, h, w = images.shape
         cls = self.resolve_classes(classes, n, images.device)
-        return self.decode(self.features(images), cls, (h, w), return_aux=return_aux)
+        explaining = not self.training and not images.requires_grad and torch.is_grad_enabled()
+        with torch.no_grad() if explaining else contextlib.nullcontext():
+            return self.decode(self.features(images), cls, (h, w), return_aux=return_aux)
 
 
 def build_masker(black_box: str, encoder: str | None = None, **kwargs: Any) -> Masker:

@@ -25,20 +25,31 @@ from ..core._common import atomic_write_text
 from ..core.errors import DataNotFoundError, one_line_errors
 from ..core.paths import FIGURES_DIR, REPO_ROOT
 
-__all__ = ["CLAIMS", "ledger", "to_markdown", "update_readme", "write", "main"]
+__all__ = ["CLAIMS", "ledger", "check", "to_markdown", "update_readme", "write", "main"]
 
 PAPER = "Dabkowski & Gal 2017"
 WSSS = "Maruf et al. (saliency vs CAMs for WSSS)"
 START, END = "<!-- claims:start -->", "<!-- claims:end -->"
 
 
-def _load(root: Path, name: str) -> tuple[dict[str, Any], str]:
-    """The JSON ``name`` of the largest preset that has it, and its path relative to the repository."""
-    for folder in (root / "results" / "full", root / "results" / "quick", root / "figures"):
-        f = folder / f"{name}.json"
-        if f.is_file():
-            return json.loads(f.read_text()), str(f.relative_to(root))
-    raise DataNotFoundError(f"No {name}.json under results/full, results/quick or figures/: run `make reproduce` first.")
+Loader = Callable[[str], tuple[dict[str, Any], str]]
+
+
+def _loader(root: Path, folders: Sequence[Path]) -> Loader:
+    """``load(name)``: the JSON ``name`` from the first of ``folders`` that has it, and its path (relative to ``root`` when inside)."""
+
+    def load(name: str) -> tuple[dict[str, Any], str]:
+        for folder in folders:
+            f = Path(folder) / f"{name}.json"
+            if f.is_file():
+                try:
+                    where = str(f.resolve().relative_to(Path(root).resolve()))
+                except ValueError:
+                    where = str(f)
+                return json.loads(f.read_text()), where
+        raise DataNotFoundError(f"No {name}.json under {', '.join(map(str, folders))}: run `make reproduce` first.")
+
+    return load
 
 
 def _row(id: str, source: str, claim: str, paper: Any, ours: Any, holds: bool, d: dict, file: str, note: str = "") -> dict:
@@ -55,8 +66,8 @@ def _row(id: str, source: str, claim: str, paper: Any, ours: Any, holds: bool, d
     }
 
 
-def _table1(root: Path) -> list[dict]:
-    d, f = _load(root, "table1")
+def _table1(load: Loader) -> list[dict]:
+    d, f = load("table1")
     out = []
     for r in d["rows"]:
         bb = r["black box"]
@@ -92,8 +103,8 @@ def _by_method(rows: list[dict], key: str = "method") -> dict[str, dict]:
     return {r[key]: r for r in rows}
 
 
-def _table2(root: Path) -> list[dict]:
-    d, f = _load(root, "table2")
+def _table2(load: Loader) -> list[dict]:
+    d, f = load("table2")
     m = _by_method(d["rows"])
     mk = m["Masking model"]
     others = {k: r["ours"] for k, r in m.items() if k != "Masking model"}
@@ -123,8 +134,8 @@ def _table2(root: Path) -> list[dict]:
     ]
 
 
-def _table3(root: Path) -> list[dict]:
-    d, f = _load(root, "table3")
+def _table3(load: Loader) -> list[dict]:
+    d, f = load("table3")
     m = _by_method(d["rows"])
     s = {k: r["saliency (ours)"] for k, r in m.items()}
     p = {k: r["saliency (paper)"] for k, r in m.items()}
@@ -143,8 +154,8 @@ def _table3(root: Path) -> list[dict]:
     ]
 
 
-def _speed(root: Path) -> list[dict]:
-    d, f = _load(root, "bench")
+def _speed(load: Loader) -> list[dict]:
+    d, f = load("bench")
     ref = next(r for r in d["rows"] if r["method"].startswith("Masking model, shipped `efficientnet_lite0`"))
     rate = ref["batches"]["16"]["masks_per_s"]["median"]
     mask = next((r for r in d["rows"] if r["method"].startswith("Mask (iterative")), None)
@@ -162,7 +173,7 @@ def _speed(root: Path) -> list[dict]:
         )
     ]
     try:
-        rt, rf = _load(root, "realtime_cpu")
+        rt, rf = load("realtime_cpu")
         at_224 = [r for r in rt["rows"] if r.get("masks_per_s_16") and "@" not in r["candidate"]]  # @160: smaller inputs
         best = max(at_224, key=lambda r: r["masks_per_s_16"]["median"])
         out.append(
@@ -197,8 +208,8 @@ def _speed(root: Path) -> list[dict]:
     return out
 
 
-def _cifar(root: Path) -> list[dict]:
-    d, f = _load(root, "cifar10")
+def _cifar(load: Loader) -> list[dict]:
+    d, f = load("cifar10")
     m = {r["quantity"]: r for r in d["rows"]}
     acc = m["black box test accuracy (%)"]
     kept = m.get("p(true class), only the mask kept", {}).get("ours")
@@ -229,8 +240,8 @@ def _cifar(root: Path) -> list[dict]:
     ]
 
 
-def _wsss(root: Path) -> list[dict]:
-    d, f = _load(root, "wsss")
+def _wsss(load: Loader) -> list[dict]:
+    d, f = load("wsss")
     c = d["claim"]
     rows = {r["key"]: r for r in d["rows"]}
     return [
@@ -272,16 +283,65 @@ def _wsss(root: Path) -> list[dict]:
 CLAIMS: list[Callable[[Path], list[dict]]] = [_table1, _table2, _table3, _speed, _cifar, _wsss]
 
 
-def ledger(root: str | Path = REPO_ROOT) -> dict[str, Any]:
-    """Every claim's row, from the result JSONs under ``root``."""
+def ledger(root: str | Path = REPO_ROOT, folders: Sequence[str | Path] | None = None) -> dict[str, Any]:
+    """Every claim's row, from the result JSONs under ``root`` (``results/full``, then ``results/quick``, then
+    ``figures``: the largest preset that has a number), or from ``folders`` in that order."""
     root = Path(root)
-    rows = [r for section in CLAIMS for r in section(root)]
+    folders = (
+        [Path(f) for f in folders]
+        if folders is not None
+        else [root / "results" / "full", root / "results" / "quick", root / "figures"]
+    )
+    load = _loader(root, folders)
+    rows = [r for section in CLAIMS for r in section(load)]
     return {
         "title": "Claims of both papers, measured",
         "rows": rows,
         "holding": sum(r["holds"] for r in rows),
         "total": len(rows),
     }
+
+
+def check(ids: Sequence[str], figures: str | Path = FIGURES_DIR) -> dict[str, str]:
+    """Compare claims computed from a fresh run's JSONs in ``figures`` with the committed ledger there.
+
+    For each claim id whose committed row (``figures/claims.json``) has the same preset as the fresh
+    result, the two must agree on whether the claim holds: a regression, or an improvement that flips a
+    claim, raises until the ledger is regenerated (``python -m paperlib.tools.claims``) and the prose that
+    cites it is revised. Rows of another preset are not compared (a smoke run's few images say nothing).
+
+    Returns:
+        ``{id: "holds" | "does not hold" | "not compared (...)"}``, for the notebook to print.
+
+    Raises:
+        AssertionError: A claim flipped at the committed row's preset.
+    """
+    figures = Path(figures)
+    committed = {r["id"]: r for r in json.loads((figures / "claims.json").read_text())["rows"]}
+    load = _loader(REPO_ROOT, [figures])
+    fresh = {}
+    for section in CLAIMS:
+        try:
+            fresh.update({r["id"]: r for r in section(load)})
+        except (DataNotFoundError, KeyError, StopIteration):
+            continue  # that section's JSON is not in this run
+    out = {}
+    for i in ids:
+        if i not in fresh:
+            out[i] = "not compared (no fresh result)"
+            continue
+        new, old = fresh[i], committed.get(i)
+        if old is None or old["preset"] != new["preset"]:
+            out[i] = f"not compared (fresh {new['preset']}, ledger {old['preset'] if old else 'none'})"
+            continue
+        if new["holds"] != old["holds"]:
+            raise AssertionError(
+                f"claim {i!r} ({new['claim']}) {'now holds' if new['holds'] else 'no longer holds'} at preset "
+                f"{new['preset']}: ours {new['ours']} (ledger: {old['ours']}). Regenerate the ledger "
+                "(python -m paperlib.tools.claims) and revise the sentences that cite it."
+            )
+        out[i] = "holds" if new["holds"] else "does not hold"
+    return out
 
 
 def _fmt(v: Any) -> str:
