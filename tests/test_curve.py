@@ -97,3 +97,19 @@ def test_progress_rows_from_a_resumed_log(tmp_path):
     again = curve.record_session(run, out, session="s1", first_step=3, note="only the resumed part")
     assert again["s_per_step"] == round((10.0 + 24.0) / 2, 2)  # a third of the first stretch and all the second
     assert [r["session"] for r in json.loads(out.read_text())["sessions"]] == ["s1"]
+
+
+def test_report_heldout_splits_and_pairs():
+    c = torch.zeros(500, dtype=torch.bool)
+    c[:300] = True  # right on 300 of images 1-400, wrong on 401-500
+    r = torch.zeros(500, dtype=torch.bool)
+    r[:200] = True
+    rep = curve.report_heldout({"t=0.5": c}, {"ref": r})
+    assert rep["t=0.5"]["error_1_400"] == 25.0 and rep["t=0.5"]["error_1_500"] == 40.0
+    assert rep["t=0.5"]["paired_1_400"]["ref"]["gain_points"] == 25.0 and rep["references"]["ref"]["error_1_400"] == 50.0
+
+
+def test_per_image_correct_of_the_whole_image_box(shared_data):
+    c = curve.per_image_correct("masker", _Size(224), masker=KeepsEverything(), limit=500)
+    row = curve.score_masker(KeepsEverything(), _Size(224), thresholds=(0.5,), wrong_class=False)
+    assert len(c) == 500 and row["tune_error"]["0.5"] == round(100 * (1 - float(c[400:].float().mean())), 1)

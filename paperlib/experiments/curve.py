@@ -27,7 +27,8 @@ from ..core._common import atomic_write_text, hardware_line
 from ..core.classifiers import load_classifier
 from ..core.errors import DataNotFoundError, one_line_errors
 from ..core.storage import load_masker
-from .ablation import TUNE_VAL, encode_correct
+from . import baselines
+from .ablation import TUNE_VAL, encode_correct, paired_gain
 from .evaluate import val_batches
 
 __all__ = [
@@ -42,6 +43,8 @@ __all__ = [
     "earlier_points",
     "log_segments",
     "record_session",
+    "per_image_correct",
+    "report_heldout",
     "main",
 ]
 
@@ -252,6 +255,49 @@ def record_session(run: str | Path, out: str | Path, *, session: str, first_step
     progress["sessions"] = [r for r in progress["sessions"] if r["session"] != session] + [row]
     atomic_write_text(json.dumps(progress, indent=1) + "\n", out)
     return row
+
+
+@torch.no_grad()
+def per_image_correct(
+    method: str, black_box: torch.nn.Module, *, masker: Any = None, threshold: float = 0.5, alpha: float = 0.5, limit: int = 500
+) -> torch.Tensor:
+    """Per-image localisation correctness (bool, validation image ``i + 1`` at ``i``) of the masker at
+    ``threshold`` (``method="masker"``) or of a gradient map at ``alpha`` (``"gradcam"``, ``"grad"``)."""
+    size, out = black_box.input_size, []
+    for b in val_batches(size, limit=limit, batch_size=50):
+        if method == "masker":
+            boxes = metrics.mask_to_box(masker(b.images, b.labels), threshold)
+        else:
+            with torch.enable_grad():
+                maps = baselines.saliency_map(method, black_box, b.images, b.labels).detach()
+            boxes = baselines.threshold_box(maps, alpha)
+        out.append(metrics.localisation_correct(metrics.scale_boxes(boxes, (size, size), b.sizes), b.boxes).bool())
+    return torch.cat(out)
+
+
+def report_heldout(candidate: dict[str, torch.Tensor], references: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Errors of a chosen masker on images 1-400 (never used to choose) and 1-500 (the paper's table), and its
+    paired gains (:func:`~paperlib.experiments.ablation.paired_gain`) against each reference on 1-400.
+
+    Args:
+        candidate: ``{reading: correctness (500,)}``, e.g. ``{"t=0.5": ..., "tuned": ...}``.
+        references: ``{name: correctness (500,)}`` (the shipped masker, Grad-CAM at its tuned alpha, ...).
+    """
+    report: dict[str, Any] = {}
+    for reading, c in candidate.items():
+        report[reading] = {
+            "error_1_400": round(100 * (1 - float(c[: TUNE_VAL.start].float().mean())), 1),
+            "error_1_500": round(100 * (1 - float(c.float().mean())), 1),
+            "paired_1_400": {name: paired_gain(c[: TUNE_VAL.start], r[: TUNE_VAL.start]) for name, r in references.items()},
+        }
+    report["references"] = {
+        name: {
+            "error_1_400": round(100 * (1 - float(r[: TUNE_VAL.start].float().mean())), 1),
+            "error_1_500": round(100 * (1 - float(r.float().mean())), 1),
+        }
+        for name, r in references.items()
+    }
+    return report
 
 
 def main(argv: Sequence[str] | None = None) -> None:
