@@ -59,3 +59,8 @@ def test_check_fails_when_a_fresh_result_flips_a_claim_at_the_ledgers_preset(tmp
     t2["preset"] = "smoke"  # another preset than the ledger's: not compared
     (figs / "table2.json").write_text(json.dumps(t2))
     assert claims.check(["table2_grad", "table1_efficientnet_lite0"], figs)["table2_grad"].startswith("not compared")
+
+
+def test_report_shows_the_current_ledger():
+    report = (FIGURES_DIR / "report.md").read_text()
+    assert claims.to_markdown(claims.ledger(REPO_ROOT)) in report, "figures/report.md is stale: python -m paperlib.tools.report"
