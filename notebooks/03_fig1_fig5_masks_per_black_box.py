@@ -99,8 +99,9 @@ left_cat, right_cat = float(m_cat[..., :224].mean()), float(m_cat[..., 224:].mea
 left_dog, right_dog = float(m_dog[..., :224].mean()), float(m_dog[..., 224:].mean())
 print(f"cat mask: left (cat) {left_cat:.2f}, right (dog) {right_cat:.2f}")
 print(f"dog mask: left (cat) {left_dog:.2f}, right (dog) {right_dog:.2f}")
-assert left_cat > right_cat, "the cat mask should cover the cat half more than the dog half"
-assert right_dog > left_dog, "the dog mask should cover the dog half more than the cat half"
+# committed run (shipped Lite0 masker): cat mask 0.66 on the cat half vs 0.03 on the dog half, dog mask 0.45 vs 0.03
+assert left_cat > right_cat + 0.2, "the cat mask should cover the cat half far more than the dog half"
+assert right_dog > left_dog + 0.2, "the dog mask should cover the dog half far more than the cat half"
 
 # %% [markdown]
 # ## Try it: image, class, black box

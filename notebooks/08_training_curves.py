@@ -69,6 +69,10 @@ for name, df in logs.items():
         f"fake {tail['area_fake'].mean():.2f} (last 50 steps)"
     )
     assert tail["loss"].mean() < head["loss"].mean(), f"{name}: the objective should have decreased"
+    if "area_fake" in tail:  # the paper's fake-label training: an absent class should get a (nearly) empty mask
+        real, fake = tail["area_real"].mean(), tail["area_fake"].mean()
+        assert fake < 0.6 * real, f"{name}: fake-label masks ({fake:.2f}) are not much smaller than real ones ({real:.2f})"
+        print(f"  fake-label masks {'nearly empty' if fake < 0.1 else 'NOT empty'}: {fake:.2f} of the image vs {real:.2f}")
 
 # %% [markdown]
 # ## The CIFAR-10 black box

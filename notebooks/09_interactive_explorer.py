@@ -106,7 +106,8 @@ cls = names.index(class_name) if class_name else gallery_labels[image_index]
 fig, probs = draw(image, cls, threshold)
 viz.save_figure(fig, "explorer_example", pdf=False)
 print({k: round(v, 3) for k, v in probs.items()})
-assert probs["kept"] >= probs["removed"], "keeping the salient region should keep more of the class than removing it"
+# committed run: validation image 1, p = 0.30 / kept 0.21 / removed 0.04 (the cat photograph: 0.79 / 0.72 / 0.003)
+assert probs["kept"] > probs["removed"] + 0.1, "keeping the salient region should keep far more of the class than removing it"
 
 # %% [markdown]
 # ## The widgets
