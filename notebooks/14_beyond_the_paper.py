@@ -64,8 +64,15 @@ def committed(name: str) -> dict | None:
 
 
 cfg = presets.check_preset(preset, beyond.PRESETS)
+before = committed("beyond.json" if preset == "full" else f"beyond_{preset}.json")  # read before this run overwrites it
 result = beyond.run(cfg, progress=False)
 beyond.write_outputs(result)
+if before is not None and (before["preset"], before["n"]) == (result["preset"], result["n"]):
+    # the same preset on the same images: every AUC and accuracy must repeat the committed run (float noise aside)
+    for m, r in result["maps"].items():
+        for k, v in r.items():
+            assert abs(v - before["maps"][m][k]) < 2e-3, f"{m} {k}: {v:.4f} here, {before['maps'][m][k]:.4f} committed"
+    print(f"every map metric repeats the committed {preset} run within 2e-3")
 display(Markdown(beyond.to_markdown(result)))
 main = (committed("beyond.json") if preset != "full" else None) or result
 print(f"figures below: the {main['preset']} preset ({main['n']} images)")
