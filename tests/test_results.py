@@ -146,3 +146,19 @@ def test_readme_recipe_numbers_are_the_committed_json():
     t, rep = l1["tune_401_500"], l1["report_1_400"]
     assert f"give {t['gain_points']:+.1f} ± {t['se_points']:.1f} points on the tuning images" in text
     assert f"and {rep['gain_points']:+.1f} ± {rep['se_points']:.1f} on images 1-400" in text
+
+
+def test_readme_sentence_on_the_long_run_is_its_jsons():
+    from paperlib.experiments import curve
+
+    run = REPO_ROOT / "results" / "full" / "runs" / "q_lite0_authors_192k"
+    heldout = json.loads((run / "heldout.json").read_text())
+    points = json.loads((run / "curve.json").read_text())
+    assert curve.summary_sentence(heldout, points) in " ".join(README.split())
+
+
+def test_readme_sentence_on_explaining_in_one_pass_is_its_json():
+    from paperlib.tools import explain_bench
+
+    result = json.loads((REPO_ROOT / "figures" / "explain_bench.json").read_text())
+    assert explain_bench.summary(result) in " ".join(README.split())

@@ -45,6 +45,7 @@ __all__ = [
     "record_session",
     "per_image_correct",
     "report_heldout",
+    "summary_sentence",
     "main",
 ]
 
@@ -298,6 +299,29 @@ def report_heldout(candidate: dict[str, torch.Tensor], references: dict[str, tor
         for name, r in references.items()
     }
     return report
+
+
+def summary_sentence(heldout: dict[str, Any], curve_json: dict[str, Any]) -> str:
+    """The README's sentence on a long run, generated from its ``heldout.json`` and ``curve.json`` (so it cannot go stale)."""
+    pts = curve_json["points"]
+    chosen = next(p for p in pts if p["step"] == heldout["snapshot"])
+    rep = heldout["heldout"]
+    at05 = rep["t=0.5"]
+    pairs = at05["paired_1_400"]
+    shipped = next(k for k in pairs if k.startswith("shipped"))
+    gradcam = next(k for k in pairs if k.startswith("Grad-CAM"))
+    slope = per_doubling([p["passes"] for p in pts], [p["tune_error"]["0.5"] for p in pts])
+    return (
+        f"After {pts[-1]['passes']:,} image passes ({pts[-1]['passes'] / 192_000:.0%} of the authors' budget), the snapshot "
+        f"chosen on validation images 401-500 (step {chosen['step']}, {chosen['passes']:,} passes: {chosen['tune_error']['0.5']} % "
+        f"there at t = 0.5, mask area {chosen['area_true']:.2f}, {chosen['area_wrong']:.3f} for a wrong class) localises images "
+        f"1-400, never used to choose, at {at05['error_1_400']} % (1-500: {at05['error_1_500']} %), against "
+        f"{rep['references'][shipped]['error_1_400']} % for the shipped Lite0 masker (paired gain "
+        f"{pairs[shipped]['gain_points']:+.1f} ± {pairs[shipped]['se_points']:.1f} points) and "
+        f"{rep['references'][gradcam]['error_1_400']} % for Grad-CAM at its tuned threshold "
+        f"({pairs[gradcam]['gain_points']:+.1f} ± {pairs[gradcam]['se_points']:.1f})"
+        + (f"; tuning error change per doubling of passes so far: {slope:+.1f} points." if slope is not None else ".")
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -31,7 +31,7 @@ from ..core.paths import FIGURES_DIR
 from ..experiments.baselines import gradcam_saliency
 from .timing import load_bench_images, time_callable
 
-__all__ = ["ROWS", "run", "to_markdown", "write_results", "main"]
+__all__ = ["ROWS", "run", "to_markdown", "summary", "write_results", "main"]
 
 #: Row names, in table order.
 ROWS: tuple[str, ...] = ("classify", "one pass", "two passes", "Grad-CAM")
@@ -112,6 +112,17 @@ def to_markdown(result: dict[str, Any]) -> str:
         "the backbone once; two passes run it twice (black box, then masker); Grad-CAM adds a backward pass.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def summary(result: dict[str, Any]) -> str:
+    """One sentence for the README, generated from the result (so it cannot go stale)."""
+    r = result["rows"]
+    parts = [
+        f"at batch {b}: classification {r['classify'][b]['per_image_ms']:.1f} ms per image, classification + mask in one pass "
+        f"{r['one pass'][b]['ratio']:.2f}x that, two passes {r['two passes'][b]['ratio']:.2f}x, Grad-CAM {r['Grad-CAM'][b]['ratio']:.2f}x"
+        for b in r["classify"]
+    ]
+    return f"Explaining the top-1 class of {result['black_box']} ({result['hardware_line']}): " + "; ".join(parts) + "."
 
 
 def write_results(result: dict[str, Any], out: str | Path = FIGURES_DIR) -> tuple[Path, Path]:
