@@ -98,13 +98,13 @@ data-check: $(STAMP) ## Say which data sets are found under the data root
 	$(PY) -c "import json, paperlib.core.data as d; print(json.dumps(d.available_data(), indent=2, default=str))"
 
 train: $(STAMP) ## Retrain every shipped model from scratch: CIFAR-10 black box, then the maskers (hours on a CPU; see paperlib/checkpoints/*.json)
-	$(PY) -m paperlib.retrain
+	$(PY) -m paperlib.tools.retrain
 
 BENCH_PRESET ?= quick
 
 bench: $(STAMP) ## Speed benchmark (figures/bench.*) and the CPU back ends of the masker (figures/realtime_cpu.*); BENCH_PRESET=full for more repeats
-	$(PY) -m paperlib.bench --preset $(BENCH_PRESET)
-	$(PY) -m paperlib.realtime --preset $(BENCH_PRESET)
+	$(PY) -m paperlib.tools.bench --preset $(BENCH_PRESET)
+	$(PY) -m paperlib.tools.realtime --preset $(BENCH_PRESET)
 
 lab: $(STAMP) ## Open JupyterLab on the notebooks (the .py sources open as notebooks; generated .ipynb hidden)
 	JUPYTER_CONFIG_PATH=$(CURDIR)/.jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)

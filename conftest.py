@@ -1,6 +1,8 @@
 """Repository-level pytest settings: ``pytest --doctest-modules paperlib`` (part of ``make test``) skips
-the deprecated flat module paths (``paperlib/train.py`` and the rest), which only alias the modules
-of ``paperlib/core``, ``paperlib/experiments`` and ``paperlib/tools``, where the doctests are collected.
+the top-level command modules (``paperlib/__main__.py`` runs the command line when imported, and
+``paperlib/cli.py``); the doctests are collected in ``paperlib/core``, ``paperlib/experiments`` and
+``paperlib/tools``. (The deprecated flat paths, ``paperlib.train`` and the rest, have no files:
+``paperlib/_deprecated.py`` maps them.)
 """
 
 from pathlib import Path

@@ -48,7 +48,7 @@ print("shipped maskers:", paperlib.shipped_maskers())
 import matplotlib.pyplot as plt
 from torch.nn.functional import interpolate
 
-from paperlib.errors import DataNotFoundError
+from paperlib.core.errors import DataNotFoundError
 from paperlib.tools.sample_images import sample_batch, strict
 
 names = imagenet_classes()

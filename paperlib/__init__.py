@@ -22,13 +22,15 @@ Three layers, each importing only from the ones below it:
 * :mod:`paperlib.tools`: speed benchmark, CPU back ends, video, retraining, report, plots.
 
 The old flat paths (``paperlib.masker``, ``paperlib.train``, ...) still import, with a
-``DeprecationWarning``, for one release; ``python -m paperlib.train`` (and ``evaluate``, ``cifar``,
-``bench``, ``realtime``, ``video``, ``retrain``, ``report``) keep working.
+``DeprecationWarning``, until 0.3 (no files: a finder in :mod:`paperlib._deprecated` maps them);
+``python -m paperlib.train`` (and ``evaluate``, ``cifar``, ``bench``, ``realtime``, ``video``,
+``retrain``, ``report``) keep working.
 """
 
 import importlib as _importlib
 
 from ._deprecated import MOVED as _MOVED
+from ._deprecated import install as _install_old_paths
 from .core.classifiers import BlackBox, available_classifiers, load_classifier
 from .core.errors import (
     CheckpointMismatchError,
@@ -46,6 +48,8 @@ from .core.explainer import Explainer, load_explainer
 from .core.masker import Masker, build_masker
 from .core.objective import ObjectiveConfig, SaliencyLoss, saliency_objective
 from .core.storage import load_masker, save_masker, shipped_maskers
+
+_install_old_paths()  # import paperlib.masker & co. (deprecated): see paperlib._deprecated
 
 __version__ = "0.1.0"
 

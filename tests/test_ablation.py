@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from paperlib.errors import InputError
+from paperlib.core.errors import InputError
 from paperlib.experiments.ablation import mask_statistics, speckle
 
 

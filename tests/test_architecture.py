@@ -55,7 +55,7 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
 
 def import_graph() -> dict[str, set[str]]:
     mods = _modules()
-    known = set(mods)
+    known = set(mods) | {f"paperlib.{old}" for old in MOVED}  # the old flat paths have no files, but count
     # the package itself is imported on the way to any submodule; it is no dependency of its own
     return {m: _imports(m, p, known) - {"paperlib"} for m, p in mods.items()}
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from paperlib.paths import FIGURES_DIR, NOTEBOOKS_DIR, REPO_ROOT
+from paperlib.core.paths import FIGURES_DIR, NOTEBOOKS_DIR, REPO_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

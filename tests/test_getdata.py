@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from paperlib import data
-from paperlib.paths import data_root
+from paperlib.core import data
+from paperlib.core.paths import data_root
 from paperlib.tools import getdata
 from paperlib.tools.getdata import DataError
 

@@ -6,9 +6,8 @@ import json
 import nbformat
 import pytest
 
-from paperlib import report
-from paperlib.errors import DataNotFoundError
-from paperlib.tools import reproduce
+from paperlib.core.errors import DataNotFoundError
+from paperlib.tools import report, reproduce
 from paperlib.tools.reproduce import NotebookSkipped, requires
 
 
@@ -54,7 +53,7 @@ def test_runner_classifies_ran_skipped_failed(tmp_path, no_data, monkeypatch):
         _notebook(tmp_path / "02_declared.ipynb", "from paperlib.tools.reproduce import requires\nrequires('voc2012')"),
         _notebook(
             tmp_path / "03_undeclared.ipynb",
-            "from paperlib.errors import DataNotFoundError\nraise DataNotFoundError('VOC masks not found')",
+            "from paperlib.core.errors import DataNotFoundError\nraise DataNotFoundError('VOC masks not found')",
         ),
         _notebook(tmp_path / "04_bug.ipynb", "1 / 0"),
     ]

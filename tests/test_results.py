@@ -2,7 +2,7 @@
 
 import json
 
-from paperlib.paths import REPO_ROOT
+from paperlib.core.paths import REPO_ROOT
 from paperlib.tools.reproduce import RESULTS_DIR, archive_results
 
 README = (REPO_ROOT / "README.md").read_text()

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from paperlib import video
+from paperlib.tools import video
 from paperlib.tools.sample_images import sample_image
 
 pytestmark = pytest.mark.slow

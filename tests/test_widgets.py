@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from paperlib.classes import imagenet_classes
-from paperlib.errors import InputError
+from paperlib.core.classes import imagenet_classes
+from paperlib.core.errors import InputError
 from paperlib.tools import widgets
 
 W = pytest.importorskip("ipywidgets")

@@ -540,7 +540,7 @@ def black_box_from_spec(
 
 
 def _own_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m paperlib.train", add_help=False)
+    p = argparse.ArgumentParser(prog="paperlib train", add_help=False)
     p.add_argument(
         "--weights", help="state dict of your own black box (--black-box module:function, torchvision:<arch>, timm:<arch>)"
     )

@@ -718,7 +718,7 @@ def _parse(argv: Sequence[str] | None) -> TrainConfig:
     Every objective weight is resolved and stored: the preset (``--preset-objective``, default
     ``paper``) with the weights given as flags over it.
     """
-    p = argparse.ArgumentParser(prog="python -m paperlib.train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="paperlib train", description=__doc__.split("\n\n")[0])
     _loop.add_dataclass_args(
         p,
         TrainConfig,

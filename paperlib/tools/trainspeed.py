@@ -90,7 +90,7 @@ def step_times(nproc: int, steps: int, data: str | None = None, skip: int = 2) -
         prefix = [sys.executable, "-m"] + (
             ["torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m"] if nproc > 1 else []
         )
-        res = subprocess.run([*prefix, "paperlib.train", *args], capture_output=True, text=True)
+        res = subprocess.run([*prefix, "paperlib.experiments.train", *args], capture_output=True, text=True)
         if res.returncode:
             raise RuntimeError(f"training with {nproc} process(es) failed:\n{res.stderr[-2000:]}")
         dt = _times(Path(tmp) / "log.jsonl", skip)

@@ -1,5 +1,0 @@
-"""Deprecated alias of :mod:`paperlib.core.data` (kept for one release)."""
-
-from paperlib._deprecated import alias
-
-alias(__name__)

@@ -1,5 +1,0 @@
-"""Deprecated alias of :mod:`paperlib.core.encoders` (kept for one release)."""
-
-from paperlib._deprecated import alias
-
-alias(__name__)

@@ -1,8 +1,0 @@
-"""Deprecated alias of :mod:`paperlib.experiments.evaluate` (kept for one release)."""
-
-from paperlib._deprecated import alias, run_main
-
-if __name__ == "__main__":
-    run_main("evaluate")
-else:
-    alias(__name__)
