@@ -224,7 +224,7 @@ def make_voc(
 
     Image k has a mask with background 0, a 255 border and class ``k + 1``
     (aeroplane, bicycle, ...) in its centre; ``image_labels.csv`` (if written) gives the
-    same classes for all ids except the last (whose labels then come from the mask).
+    same classes for every id (without it, the loader reads the labels from the masks and warns).
 
     Returns:
         ``{"root", "ids", "classes": {id: class id}}``.
@@ -251,7 +251,7 @@ def make_voc(
         with open(voc / "image_labels.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["id", "labels"])
-            for image_id in ids[:-1]:
+            for image_id in ids:
                 w.writerow([image_id, VOC_CLASSES[classes[image_id] - 1]])
     return {"root": root, "ids": list(ids), "classes": classes}
 

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from paperlib import data as D
+from paperlib.core import data as D
 from paperlib.core.classes import imagenet_classes
 from paperlib.core.errors import CorruptImageError, DataNotFoundError, UnknownClassError
 
@@ -301,7 +301,7 @@ def test_voc_fixture(tiny_root, datagen):
     gen = datagen.make_voc(tiny_root)
     ds = D.VOCSegmentation()
     assert ds.ids == gen["ids"] and ds.mask_dir.name == "SegmentationClassAug"
-    for s in ds:  # the first from image_labels.csv, the last from its mask
+    for s in ds:  # labels from image_labels.csv
         k = gen["classes"][s.id]
         assert s.labels.tolist() == [int(j == k - 1) for j in range(20)]
         assert s.mask.shape == (20, 30) and s.image.shape == (3, 20, 30)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from paperlib.errors import DataNotFoundError, InputError
+from paperlib.core.errors import DataNotFoundError, InputError
 from paperlib.experiments import wsss as W
 
 
@@ -593,8 +593,8 @@ def test_end_to_end_on_two_real_images_and_cli(require_data, tmp_path):
 
 # =========================================================================== integration with the rest of paperlib
 def test_voc_models_are_not_listed_as_imagenet_maskers_and_retrain_through_wsss(tmp_path, monkeypatch):
-    from paperlib import retrain
     from paperlib.core.storage import shipped_maskers
+    from paperlib.tools import retrain
 
     assert W.MASKER_PATH.is_file() and W.MASKER_PATH.stem not in shipped_maskers()
     ship = tmp_path / "ckpt"
@@ -613,7 +613,7 @@ def test_voc_models_are_not_listed_as_imagenet_maskers_and_retrain_through_wsss(
 
 
 def test_report_includes_the_wsss_table(tmp_path):
-    from paperlib import report
+    from paperlib.tools import report
 
     (tmp_path / "wsss.md").write_text("### WSSS table here\n")
     (tmp_path / "wsss.json").write_text(json.dumps({"seconds": 12.5}))

@@ -14,7 +14,7 @@ All data are found through :func:`paperlib.paths.data_root` (``$PAPERLIB_DATA``,
     voc2012/JPEGImages/<id>.jpg
     voc2012/SegmentationClassAug/<id>.png              (or SegmentationClass/) palette PNG masks
     voc2012/val.txt                                    ids (optional; else all masks)
-    voc2012/image_labels.csv                           id,labels (optional; else from the masks)
+    voc2012/image_labels.csv                           id,labels (optional; else from the masks, with a warning)
 
 Images are float tensors ``(3, H, W)`` in ``[0, 1]``, RGB, unless a ``transform`` is given,
 which then receives the PIL RGB image. Every image is opened by :func:`load_image`, which
@@ -798,9 +798,17 @@ class VOCSegmentation(Dataset):
         mask_dir: ``"auto"`` (``SegmentationClassAug`` first, then ``SegmentationClass``),
             a folder name under ``voc2012``, or a path.
 
-    Items are :class:`VOCSample` ``(image, mask (H, W), labels (20,), id)``. Labels come
-    from ``voc2012/image_labels.csv`` (``id,labels`` with space-separated class names)
-    when it lists the id, else from the mask's values (excluding 0 and 255).
+    Items are :class:`VOCSample` ``(image, mask (H, W), labels (20,), id)``. The image-level
+    labels come from ``voc2012/image_labels.csv`` (``id,labels`` with space-separated class
+    names). When that file exists it must list every id that is read: an id missing from it
+    raises :class:`DataNotFoundError` naming the id and the file (labels are never taken from
+    the ground-truth mask behind the file's back, which would leak the segmentation into the
+    image-level supervision). Only when there is no ``image_labels.csv`` at all are the labels
+    read from each mask's values (excluding 0 and 255), and the constructor then warns
+    (``UserWarning``) that it does so.
+
+    Attributes:
+        labels_file: The ``image_labels.csv`` read, or None when the labels come from the masks.
     """
 
     def __init__(
@@ -847,7 +855,15 @@ class VOCSegmentation(Dataset):
 
         self._csv_labels: dict[str, torch.Tensor] = {}
         labels_csv = self.root / "image_labels.csv"
-        if labels_csv.is_file():
+        self.labels_file: Optional[Path] = labels_csv if labels_csv.is_file() else None
+        if self.labels_file is None:
+            warnings.warn(
+                f"PASCAL VOC 2012 under {self.root}: no image_labels.csv, so the image-level labels are read from the "
+                "ground-truth segmentation masks (classes present in each mask).",
+                UserWarning,
+                stacklevel=2,
+            )
+        else:
             with open(labels_csv, newline="", encoding="utf-8") as f:
                 for row in csv.DictReader(f):
                     names = (row.get("labels") or "").split()
@@ -876,7 +892,14 @@ class VOCSegmentation(Dataset):
         img = load_image(self.image_path(i))
         mask = torch.from_numpy(_load_mask(self.mask_path(i)).astype(np.int64))
         labels = self._csv_labels.get(self.ids[i])
-        if labels is None:
+        if labels is None and self.labels_file is not None:
+            missing = [x for x in self.ids if x not in self._csv_labels]
+            raise DataNotFoundError(
+                f"PASCAL VOC 2012: image {self.ids[i]!r} has no image-level labels in {self.labels_file} "
+                f"({len(missing)} of the {len(self.ids)} ids lack a row, e.g. {', '.join(missing[:5])}). Add its row "
+                "(id,labels with space-separated class names); labels are not taken from the masks when the file exists."
+            )
+        if labels is None:  # no labels file at all (the constructor warned)
             labels = torch.zeros(len(VOC_CLASSES), dtype=torch.long)
             vals = torch.unique(mask)
             vals = vals[(vals > 0) & (vals <= len(VOC_CLASSES))]

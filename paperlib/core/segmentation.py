@@ -31,6 +31,7 @@ from .errors import InputError
 __all__ = [
     "N_LABELS",
     "IGNORE",
+    "DEFAULT_TAU",
     "confusion_matrix",
     "iou_per_class",
     "mean_iou",
@@ -47,6 +48,8 @@ __all__ = [
 N_LABELS = 21
 #: The label of a pixel that is not scored (object borders in VOC masks).
 IGNORE = 255
+#: The default DR threshold on the max-normalised CAM (the WSSS study's ``WSSSConfig.tau``).
+DEFAULT_TAU = 0.3
 
 
 # --------------------------------------------------------------------------- confusion matrices
@@ -228,8 +231,11 @@ class SegmentationScores:
     Args:
         t_grid: (T,) ascending background thresholds.
         taus: Ascending DR thresholds (the levels given to :meth:`update` count how many a pixel reaches).
+        tau: The DR threshold :meth:`confusions` and :meth:`curves` use when given none; one of ``taus``
+            (default :data:`DEFAULT_TAU`, 0.3, the study's configured tau).
 
     Attributes:
+        tau: The default DR threshold of :meth:`confusions` and :meth:`curves`.
         hist: (len(taus) + 1, 21, 21, T + 1) int64 pixel counts.
         images: Number of images added (images with only ignore pixels are not counted).
 
@@ -241,9 +247,12 @@ class SegmentationScores:
         [100.0, 50.0]
     """
 
-    def __init__(self, t_grid: Sequence[float], taus: Sequence[float] = (0.3,)) -> None:
+    def __init__(self, t_grid: Sequence[float], taus: Sequence[float] = (DEFAULT_TAU,), tau: Optional[float] = None) -> None:
         self.t = np.asarray(t_grid, dtype=np.float64)
         self.taus = tuple(taus)
+        self.tau = DEFAULT_TAU if tau is None else tau
+        if self.tau not in self.taus:
+            raise InputError(f"tau={self.tau} must be one of taus {self.taus} (pass tau= to choose the default DR threshold).")
         self.shape = (len(self.taus) + 1, N_LABELS, N_LABELS, len(self.t) + 1)
         self.hist = np.zeros(self.shape, dtype=np.int64)
         self.images = 0
@@ -279,18 +288,18 @@ class SegmentationScores:
 
         Args:
             region: None (all pixels), "DR" or "NDR" (the object pixels below ``tau``).
-            tau: One of ``taus`` (default the first).
+            tau: One of ``taus`` (default :attr:`tau`, as :meth:`curves`).
 
         Returns:
             (T, 21, 21) int64.
         """
         h = self.hist
         if region is not None:
-            j = self.taus.index(self.taus[0] if tau is None else tau)
-            lev = np.arange(h.shape[0])
-            sel = lev > j if region == "DR" else lev <= j
             if region not in ("DR", "NDR"):
                 raise InputError(f"region must be None, 'DR' or 'NDR', got {region!r}.")
+            j = self._tau_index(tau)
+            lev = np.arange(h.shape[0])
+            sel = lev > j if region == "DR" else lev <= j
             h = h[sel]
             if region == "NDR":  # level 0 also holds background / ignore rows: keep object rows only
                 h = h.copy()
@@ -302,13 +311,23 @@ class SegmentationScores:
         C[:, :, 0] = np.moveaxis(le.sum(1), -1, 0) + np.moveaxis(total[:, 0] - le[:, 0], -1, 0)
         return C
 
+    def _tau_index(self, tau: Optional[float]) -> int:
+        """Index in ``taus`` of ``tau`` (None: :attr:`tau`)."""
+        tau = self.tau if tau is None else tau
+        if tau not in self.taus:
+            raise InputError(f"tau={tau} is not one of the DR thresholds kept, {self.taus}.")
+        return self.taus.index(tau)
+
     def curves(self, tau: Optional[float] = None) -> dict[str, np.ndarray]:
         """Metrics against t, in percent.
+
+        Args:
+            tau: DR threshold of the DR / NDR columns, one of ``taus`` (default :attr:`tau`, as :meth:`confusions`).
 
         Returns:
             ``{"t", "mIoU", "FG precision", "DR recall", "NDR recall", "DR mIoU*", "NDR mIoU*"}``, each (T,).
         """
-        tau = self.taus[0] if tau is None else tau
+        tau = self.tau if tau is None else tau
         C, D, N = self.confusions(), self.confusions("DR", tau), self.confusions("NDR", tau)
         return {
             "t": self.t.copy(),

@@ -46,6 +46,10 @@ def _add_dataclass_args(p: argparse.ArgumentParser, cls: type, skip: Iterable[st
             p.add_argument(name, type=type(d[0]) if d else float, nargs="+", default=None)
         elif f.name in ("limit", "init_from"):
             p.add_argument(name, type=int if f.name == "limit" else str, default=None)
+        elif f.name == "methods":  # None (all) by default: the type comes from the field, not the default
+            p.add_argument(name, nargs="+", default=None, metavar="METHOD")
+        elif f.name == "fixed_t":
+            p.add_argument(name, type=float, default=None, metavar="T")
         else:
             p.add_argument(name, type=type(d), default=None)
 

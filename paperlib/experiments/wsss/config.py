@@ -17,7 +17,7 @@ from typing import Any, Optional
 from ...core import _common
 from ...core.errors import InputError
 from ...core.paths import CHECKPOINT_DIR
-from ...core.segmentation import IGNORE, N_LABELS
+from ...core.segmentation import DEFAULT_TAU, IGNORE, N_LABELS
 
 __all__ = [
     "NUM_CLASSES",
@@ -88,6 +88,9 @@ class WSSSConfig:
     Attributes:
         preset: Name recorded in the outputs.
         limit: Score the first ``limit`` ids of ``val.txt`` (None: all).
+        methods: Keys of :data:`METHODS` to compute and score (None: all of them, the masker when one is
+            given). Without a crop method nothing is cropped, ``n_crops`` may be 0 and ``crop_counts`` is not used;
+            the mIoU-vs-N sweep (``crops_w@N``) is scored only with ``crops_w``.
         n_crops: Crops per (image, class) for the crop methods (reference: 100 to 200).
         crop_size: Side the crops are resized to (reference: 224).
         crop_scale: Range of a crop's area as a fraction of the image's (reference: 0.05-0.3).
@@ -97,6 +100,9 @@ class WSSSConfig:
         crop_counts: Crop counts at which the weighted reference-order map is also scored (mIoU vs N).
         masker_size: Side the image is squashed to for the masking model.
         t_grid: Background thresholds, ascending.
+        fixed_t: Score the table's rows (and the claim) at this background threshold, e.g. one chosen on other
+            images, instead of at each method's best t on the scored images (None). Must be a value of ``t_grid``.
+            The result records which (``"t_choice"``); each method's best t is kept beside it.
         tau: Default DR threshold on the max-normalised CAM.
         taus: DR thresholds kept in the output (must contain ``tau``).
         subtract: Weight of the multi-class subtraction.
@@ -108,6 +114,7 @@ class WSSSConfig:
 
     preset: str = "full"
     limit: Optional[int] = None
+    methods: Optional[tuple[str, ...]] = None
     n_crops: int = 32
     crop_size: int = 160
     crop_scale: tuple[float, float] = (0.05, 0.3)
@@ -117,7 +124,8 @@ class WSSSConfig:
     crop_counts: tuple[int, ...] = (4, 8, 16, 32)
     masker_size: int = 224
     t_grid: tuple[float, ...] = tuple(round(0.01 * i, 2) for i in range(1, 81))
-    tau: float = 0.3
+    fixed_t: Optional[float] = None
+    tau: float = DEFAULT_TAU
     taus: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5)
     subtract: float = 0.5
     quantile: float = 99.5
@@ -126,16 +134,40 @@ class WSSSConfig:
     threads: int = 1
 
     def __post_init__(self) -> None:
+        if self.methods is not None:
+            if isinstance(self.methods, str) or not all(isinstance(m, str) for m in self.methods):
+                raise InputError(f"methods must be a sequence of method keys (or None for all), got {self.methods!r}.")
+            object.__setattr__(self, "methods", tuple(self.methods))
+            bad = [m for m in self.methods if m not in METHODS]
+            if bad or not self.methods or len(set(self.methods)) != len(self.methods):
+                raise InputError(
+                    f"methods must be distinct keys among {', '.join(METHODS)} (or None for all), got {self.methods}"
+                    + (f"; unknown: {', '.join(bad)}." if bad else ".")
+                )
         if list(self.t_grid) != sorted(self.t_grid) or not self.t_grid:
             raise InputError(f"t_grid must be a non-empty ascending sequence, got {self.t_grid}.")
+        if self.fixed_t is not None and not any(abs(self.fixed_t - t) < 1e-9 for t in self.t_grid):
+            raise InputError(f"fixed_t={self.fixed_t} must be one of the background thresholds t_grid {self.t_grid}.")
         if self.tau not in self.taus or list(self.taus) != sorted(self.taus):
             raise InputError(f"taus must be ascending and contain tau={self.tau}, got {self.taus}.")
-        if self.n_crops < 1 or any(n < 1 or n > self.n_crops for n in self.crop_counts):
+        if self.uses_crops and (self.n_crops < 1 or any(n < 1 or n > self.n_crops for n in self.crop_counts)):
             raise InputError(f"crop_counts {self.crop_counts} must lie in [1, n_crops={self.n_crops}].")
+        if self.n_crops < 0:
+            raise InputError(f"n_crops must be >= 0 (0 only without a crop method), got {self.n_crops}.")
         if self.limit is not None and self.limit < 1:
             raise InputError(f"limit must be a positive int or None, got {self.limit}.")
         if self.crop_size < MIN_SIDE or self.masker_size < MIN_SIDE:
             raise InputError(f"crop_size and masker_size must be at least {MIN_SIDE} px (the backbone's minimum).")
+
+    @property
+    def selected(self) -> tuple[str, ...]:
+        """The method keys this run computes, in :data:`METHODS` order (all of them when ``methods`` is None)."""
+        return tuple(k for k in METHODS if self.methods is None or k in self.methods)
+
+    @property
+    def uses_crops(self) -> bool:
+        """Whether a crop method is selected (else no crop is drawn or computed)."""
+        return any(k.startswith("crops") for k in self.selected)
 
 
 #: quick: 10 images, 8 crops (``make test``, the notebook); full: all images (500 here), 32 crops.

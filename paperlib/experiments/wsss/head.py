@@ -320,6 +320,7 @@ def train_head(cfg: HeadConfig | None = None, *, root=None, command: str = "", p
         "data": f"PASCAL VOC 2012: the first {len(ds)} ids of {ds.split_file or ds.mask_dir} (shared offline copy of val), "
         "image-level labels from image_labels.csv",
         "images": len(ds),
+        "train_ids": list(ds.ids),
         "cross_fitted_mAP": cv["mAP"],
         "cross_fit": cv,
         "train_mAP": round(100 * train_map, 2),

@@ -3,7 +3,7 @@
 :func:`cam_maps` (relu of the class's 1x1 conv, bilinear upsampling), :func:`gradient_maps`
 (``|d logit_c / d x|``, max over RGB), :func:`crop_saliency` (stochastic crop aggregation, in two
 orders and two weightings) and :func:`masker_maps` (the masking model, one forward pass);
-:func:`compute_maps` runs them all on one image and clocks each.
+:func:`compute_maps` runs those of a configuration (all by default) on one image and clocks each.
 """
 
 from __future__ import annotations
@@ -51,13 +51,23 @@ def _check_image(image: torch.Tensor) -> None:
         raise InputError(f"image must be a float tensor (3, H, W) in [0, 1], got {shape}.")
 
 
-def cam_maps(bb: VOCBlackBox, image: torch.Tensor, classes: Sequence[int], *, all_classes: bool = False) -> torch.Tensor:
+def cam_maps(
+    bb: VOCBlackBox, image: torch.Tensor, classes: Optional[Sequence[int]] = None, *, all_classes: bool = False
+) -> torch.Tensor:
     """CAMs relu(W_c . f) upsampled bilinearly to the image size, raw scale (K, H, W).
 
-    With ``all_classes`` every one of the 20 maps is returned (for the DR regions), whatever ``classes``.
+    Args:
+        classes: 0-based VOC class indices of the maps; required unless ``all_classes``.
+        all_classes: Return every one of the 20 maps, in class order (for the DR regions); ``classes`` may
+            then be left out, and is ignored if given.
+
+    Raises:
+        InputError: ``classes`` is missing without ``all_classes``, or holds an index outside [0, 20).
     """
     _check_image(image)
-    cls = list(range(NUM_CLASSES)) if all_classes else _check_classes(classes)
+    if classes is None and not all_classes:
+        raise InputError("cam_maps needs classes (0-based VOC class indices), or all_classes=True for all 20 maps.")
+    cls = list(range(NUM_CLASSES)) if all_classes else _check_classes(classes or ())
     h, w = image.shape[-2:]
     if not cls:
         return image.new_zeros(0, h, w)
@@ -281,16 +291,22 @@ def compute_maps(
     generator: Optional[torch.Generator] = None,
     timings: Optional[dict[str, float]] = None,
 ) -> dict[str, Any]:
-    """Every method's maps for one image and its classes.
+    """The maps of the methods ``cfg.methods`` (default all) for one image and its classes.
 
     ``timings`` (if given) accumulates, per method, the CPU seconds of this process (``time.process_time``,
     all torch threads; the number that does not depend on other jobs sharing the CPU) under the method's
     key, and the wall-clock seconds under ``<key>_wall``.
 
+    The CAMs of all 20 classes are always computed (the DR regions need them). The crops are drawn and
+    computed only when a crop method is selected (``generator`` is then consumed), the masking model runs
+    only when ``masker`` is given and ``"masker"`` selected.
+
     Returns:
-        ``{"cam", "grad", "crops_w", "crops_u", "crops_w_abs", "crops_u_abs", "masker": (K, H, W),
-        "cam_all": (20, H, W) (all classes, for the DR regions), "sweep": {n: (K, H, W)}}``.
+        The selected keys of ``{"cam", "grad", "crops_w", "crops_u", "crops_w_abs", "crops_u_abs", "masker":
+        (K, H, W)}`` (``"cam"`` also for ``"cam_ref"``), ``"cam_all": (20, H, W)`` (all classes, for the DR
+        regions), and with ``"crops_w"`` selected ``"sweep": {n: (K, H, W)}``.
     """
+    selected = cfg.selected
     t = timings if timings is not None else {}
     out: dict[str, Any] = {}
 
@@ -300,14 +316,33 @@ def compute_maps(
 
     now = lambda: (time.process_time(), time.perf_counter())
     t0 = now()
-    out["cam_all"] = cam_maps(bb, image, [], all_classes=True)
-    out["cam"] = out["cam_all"][list(classes)] if classes else out["cam_all"][:0]
+    out["cam_all"] = cam_maps(bb, image, all_classes=True)
+    if "cam" in selected or "cam_ref" in selected:
+        out["cam"] = out["cam_all"][list(classes)] if classes else out["cam_all"][:0]
     clock("cam", t0)
-    t0 = now()
-    out["grad"] = gradient_maps(bb, image, classes)
-    clock("grad", t0)
-    t0 = now()
-    cr = crop_saliency(
+    if "grad" in selected:
+        t0 = now()
+        out["grad"] = gradient_maps(bb, image, classes)
+        clock("grad", t0)
+    if cfg.uses_crops:
+        t0 = now()
+        cr = _crops(image, classes, bb, cfg, generator)
+        clock("crops", t0)
+        out.update({k: cr[k] for k in ("crops_w", "crops_u", "crops_w_abs", "crops_u_abs") if k in selected})
+        if "crops_w" in selected:
+            out["sweep"] = cr["sweep"]
+    if masker is not None and "masker" in selected:
+        t0 = now()
+        out["masker"] = masker_maps(masker, image, classes, cfg.masker_size)
+        clock("masker", t0)
+    return out
+
+
+def _crops(
+    image: torch.Tensor, classes: Sequence[int], bb: nn.Module, cfg: WSSSConfig, generator: Optional[torch.Generator]
+) -> dict[str, Any]:
+    """:func:`crop_saliency` with the crop settings of ``cfg``."""
+    return crop_saliency(
         bb,
         image,
         classes,
@@ -320,10 +355,3 @@ def compute_maps(
         counts=cfg.crop_counts,
         generator=generator,
     )
-    clock("crops", t0)
-    out.update({k: cr[k] for k in ("crops_w", "crops_u", "crops_w_abs", "crops_u_abs", "sweep")})
-    if masker is not None:
-        t0 = now()
-        out["masker"] = masker_maps(masker, image, classes, cfg.masker_size)
-        clock("masker", t0)
-    return out

@@ -273,6 +273,7 @@ def _save_voc_masker(
         "weights": "fp16",
         "data": f"PASCAL VOC 2012: the first {len(ds)} ids of {ds.split_file or ds.mask_dir} (shared offline copy of val); "
         "the masking model is scored on these same images (its own training images)",
+        "train_ids": list(ds.ids),
         "notes": "f_c = sigmoid(logit_c) of the VOC black box; fake labels drawn among the classes absent from the image "
         f"(probability {cfg.fake_prob}); decoder started from the shipped ImageNet masker {cfg.init_from!r}, class "
         "embedding from the VOC head's weights.",

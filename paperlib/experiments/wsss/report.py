@@ -16,18 +16,24 @@ __all__ = ["claim_sentence", "to_markdown", "write_outputs"]
 
 def claim_sentence(result: dict[str, Any]) -> str:
     """One paragraph stating the outcome of the claim, from the computed numbers."""
-    c = result["claim"]
+    c = result.get("claim")
     by = {r["key"]: r for r in result["rows"]}
-    cam, cw = by["cam"], by["crops_w"]
-    verdict = "holds" if c["holds"] else "does not hold"
-    parts = [
-        f"On {result['images_scored']} VOC images ({result['preset']} preset, {result['config']['n_crops']} crops), "
-        f"the claim {verdict}: weighted crops reach mIoU {cw['mIoU']:.1f} at t = {cw['t']:.2f} against CAM's "
-        f"{cam['mIoU']:.1f} at t = {cam['t']:.2f} (difference {c['mIoU crops_w - cam']:+.1f} points, "
-        f"{'within' if c['matches_on_mIoU'] else 'outside'} the {c['margin']:.0f}-point margin), and NDR recall "
-        f"{cw['NDR recall']:.1f} against {cam['NDR recall']:.1f} ({c['NDR recall crops_w - cam']:+.1f}; "
-        f"{'higher' if c['higher_NDR_recall'] else 'not higher'})."
-    ]
+    if c is None or "cam" not in by or "crops_w" not in by:
+        parts = [
+            f"On {result['images_scored']} VOC images ({result['preset']} preset) the claim was not tested: it needs both "
+            "CAM and the weighted crops, and this run scored only " + ", ".join(sorted(by)) + "."
+        ]
+    else:
+        cam, cw = by["cam"], by["crops_w"]
+        verdict = "holds" if c["holds"] else "does not hold"
+        parts = [
+            f"On {result['images_scored']} VOC images ({result['preset']} preset, {result['config']['n_crops']} crops), "
+            f"the claim {verdict}: weighted crops reach mIoU {cw['mIoU']:.1f} at t = {cw['t']:.2f} against CAM's "
+            f"{cam['mIoU']:.1f} at t = {cam['t']:.2f} (difference {c['mIoU crops_w - cam']:+.1f} points, "
+            f"{'within' if c['matches_on_mIoU'] else 'outside'} the {c['margin']:.0f}-point margin), and NDR recall "
+            f"{cw['NDR recall']:.1f} against {cam['NDR recall']:.1f} ({c['NDR recall crops_w - cam']:+.1f}; "
+            f"{'higher' if c['higher_NDR_recall'] else 'not higher'})."
+        ]
     if "masker" in by:
         m = by["masker"]
         parts.append(
@@ -35,6 +41,20 @@ def claim_sentence(result: dict[str, Any]) -> str:
             f"in one forward pass per image."
         )
     return "".join(parts)
+
+
+def _overlap_words(model: dict[str, Any]) -> str:
+    """What the result records about the scored images and the model's training images, in words."""
+    known = model.get("scored_on_training_images")
+    if known is None:
+        why = model.get("scored_on_training_images_unknown_because")
+        return "whether it was trained on the scored images is not known" + (f" ({why})" if why else "")
+    if known:
+        return (
+            f"trained on {model.get('scored_training_images')} of the scored images (of its "
+            f"{model.get('training_images')} training images): scored on its own training images"
+        )
+    return f"trained on none of the scored images ({model.get('training_images')} other training images)"
 
 
 def _fmt(v: Any, nd: int = 1) -> str:
@@ -81,6 +101,8 @@ def _md_reference_thresholds(result: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
     for key, rk in (("cam", "cam"), ("cam", "cam@0.04"), ("crops_w", "crops_w"), ("crops_u", "crops_u")):
+        if key not in m:  # not selected in this run
+            continue
         rr = ref[rk]
         ours = m[key]["at_t"].get(str(rr["t"]))
         if ours:
@@ -121,7 +143,7 @@ def _md_notes(result: dict[str, Any]) -> list[str]:
         f"Black box: frozen EfficientNet-Lite0 + 1x1 conv (20 classes, no bias) + GAP, cross-fitted mAP "
         f"{_fmt(bbm.get('cross_fitted_mAP'))} % (2 folds; {_fmt(bbm.get('train_mAP'))} % on its training images). "
         + (
-            "Masking model: trained on these same images (scored on its own training images)"
+            f"Masking model: {_overlap_words(result['masker'])}"
             + (
                 f", {result['masker']['steps']} steps, {_fmt(result['masker']['train_seconds'], 0)} s of training. "
                 if result["masker"] and result["masker"].get("steps")

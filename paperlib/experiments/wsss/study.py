@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -36,12 +37,18 @@ __all__ = ["run"]
 
 
 def _method_keys(cfg: WSSSConfig, with_masker: bool) -> list[str]:
-    keys = [k for k in METHODS if with_masker or k != "masker"]
-    return keys + [f"crops_w@{n}" for n in cfg.crop_counts]
+    """The score keys of a run: the selected methods, then the crop-count sweep of ``crops_w`` (if selected)."""
+    keys = [k for k in cfg.selected if with_masker or k != "masker"]
+    return keys + ([f"crops_w@{n}" for n in cfg.crop_counts] if "crops_w" in keys else [])
+
+
+def _t_index(t_grid: Any, t: float) -> int:
+    """Index of ``t`` in ``t_grid`` (:class:`WSSSConfig` checks that it is there)."""
+    return int(np.nonzero(np.isclose(np.asarray(t_grid, dtype=np.float64), t))[0][0])
 
 
 def _summary(scores: SegmentationScores, cfg: WSSSConfig) -> dict[str, Any]:
-    """Metrics at the best t (max mIoU) and at the reference's thresholds, for every tau."""
+    """Metrics at the best t (max mIoU), at the reference's thresholds and at ``cfg.fixed_t`` (if set), for every tau."""
     cur = scores.curves(cfg.tau)
     miou = np.nan_to_num(cur["mIoU"], nan=-1.0)
     i = int(np.argmax(miou))
@@ -65,7 +72,10 @@ def _summary(scores: SegmentationScores, cfg: WSSSConfig) -> dict[str, Any]:
         j = np.nonzero(np.isclose(cur["t"], t))[0]
         if len(j):
             fixed[str(t)] = at(int(j[0]))
-    return {"best": at(i), "at_t": fixed, "curves": {k: [round(float(x), 3) for x in v] for k, v in cur.items()}}
+    out = {"best": at(i), "at_t": fixed, "curves": {k: [round(float(x), 3) for x in v] for k, v in cur.items()}}
+    if cfg.fixed_t is not None:
+        out["fixed_t"] = at(_t_index(cur["t"], cfg.fixed_t))
+    return out
 
 
 @dataclass
@@ -112,7 +122,7 @@ def _numpy(x: Any) -> Any:
 def _prepared(k: str, maps: dict[str, Any], classes: list[int], cfg: WSSSConfig) -> torch.Tensor:
     """Method ``k``'s maps of one image as pseudo-mask scores (:func:`prepare_maps`)."""
     if k.startswith("crops_w@"):
-        raw = maps["sweep"][int(k.split("@")[1])] if classes else maps["cam"]
+        raw = maps["sweep"][int(k.split("@")[1])] if classes else maps["cam_all"][:0]
     else:
         raw = maps["cam" if k == "cam_ref" else k]
     if k == "cam_ref":
@@ -137,12 +147,12 @@ def _score_image(ds: Any, i: int, prog: _Progress, bb: nn.Module, mk: Any, cfg: 
 
 
 def _table_rows(summary: dict[str, Any], keys: Sequence[str], cfg: WSSSConfig, seconds_per_map: dict) -> tuple[list, list]:
-    """The main table's rows (best threshold of each method) and the crop-count sweep."""
+    """The main table's rows (each method at its best threshold, or at ``cfg.fixed_t``) and the crop-count sweep."""
     rows = []
     for k in keys:
         if "@" in k:
             continue
-        b = summary[k]["best"]
+        b = summary[k]["best" if cfg.fixed_t is None else "fixed_t"]
         rows.append(
             {
                 "key": k,
@@ -153,7 +163,7 @@ def _table_rows(summary: dict[str, Any], keys: Sequence[str], cfg: WSSSConfig, s
             }
         )
     sweep = []
-    for n in cfg.crop_counts:
+    for n in cfg.crop_counts if "crops_w" in keys else ():
         s = summary[f"crops_w@{n}"]
         sweep.append(
             {
@@ -167,12 +177,14 @@ def _table_rows(summary: dict[str, Any], keys: Sequence[str], cfg: WSSSConfig, s
     return rows, sweep
 
 
-def _per_map_by_method(timings: dict[str, float], n_maps: int, suffix: str) -> dict[str, Optional[float]]:
-    """Seconds per map of each method (``suffix`` ``""``: CPU, ``"_wall"``: wall clock)."""
+def _per_map_by_method(
+    timings: dict[str, float], n_maps: int, suffix: str, methods: Sequence[str] = tuple(METHODS)
+) -> dict[str, Optional[float]]:
+    """Seconds per map of each of ``methods`` (``suffix`` ``""``: CPU, ``"_wall"``: wall clock)."""
     per_map = {k: round(v / max(n_maps, 1), 4) for k, v in timings.items()}
     return {
         k: per_map.get(k.split("_")[0] + suffix if k.startswith("crops") else ("cam" if k == "cam_ref" else k) + suffix)
-        for k in METHODS
+        for k in methods
     }
 
 
@@ -181,7 +193,7 @@ def _open_progress(
 ) -> _Progress:
     """A fresh :class:`_Progress`, or the one in ``state_file`` when it belongs to the same run."""
     prog = _Progress(
-        scores={k: SegmentationScores(cfg.t_grid, cfg.taus) for k in keys}, gen=torch.Generator().manual_seed(cfg.seed)
+        scores={k: SegmentationScores(cfg.t_grid, cfg.taus, cfg.tau) for k in keys}, gen=torch.Generator().manual_seed(cfg.seed)
     )
     if state_file is not None and state_file.is_file():
         st = safe_load(state_file, what="WSSS study state")
@@ -206,9 +218,11 @@ def run(
     """Score every method on the VOC images of ``cfg`` and return the result (also what :func:`write_outputs` writes).
 
     Args:
-        cfg: Preset (see :data:`PRESETS`).
+        cfg: Preset (see :data:`PRESETS`); ``cfg.methods`` selects the methods (None: all), ``cfg.fixed_t``
+            scores the rows at a given threshold instead of each method's best one.
         root: Data root (default ``$PAPERLIB_DATA``).
-        head: VOC head checkpoint. masker: VOC masking model checkpoint (None: leave the masker out).
+        head: VOC head checkpoint. masker: VOC masking model checkpoint (None: leave the masker out; it is
+            also neither loaded nor run when ``cfg.methods`` leaves ``"masker"`` out).
         keep_maps: Indices (into the scored images) whose maps, image and mask are returned under ``"maps"``.
         resume: A state file: written atomically every ``resume_every`` images; if it exists and belongs to the
             same configuration, data, head and masker, the run continues from it (a killed run loses at most
@@ -216,7 +230,14 @@ def run(
 
     Images whose mask is all ignore pixels are counted and skipped (nothing to score); an image without
     any class label is scored with an all-background pseudo-mask.
+
+    Raises:
+        InputError: ``cfg.methods`` names ``"masker"`` but ``masker`` is None; or no image has a scorable pixel.
     """
+    if masker is None and cfg.methods is not None and "masker" in cfg.methods:
+        raise InputError("cfg.methods selects 'masker' but masker=None: give the masking model's checkpoint.")
+    if "masker" not in cfg.selected:
+        masker = None
     t_start = time.time()
     ds = open_voc(root, cfg.limit)
     bb = load_voc_black_box(head)
@@ -257,15 +278,16 @@ def _result(
 ) -> dict[str, Any]:
     """The JSON result of :func:`run` from what it accumulated (without the run time)."""
     summary = {k: _summary(s, cfg) for k, s in prog.scores.items()}
-    seconds_per_map = _per_map_by_method(prog.timings, prog.n_maps, "")
+    methods = [k for k in cfg.selected if k in keys]
+    seconds_per_map = _per_map_by_method(prog.timings, prog.n_maps, "", methods)
     rows, sweep = _table_rows(summary, keys, cfg, seconds_per_map)
+    scored = [i for i in ds.ids if i not in set(prog.skipped_ignore)]
     return {
         "table": "wsss" if cfg.preset == "full" else f"wsss_{cfg.preset}",
         "title": f"Saliency maps vs CAMs for weakly supervised segmentation (Maruf et al.), VOC black box {BLACK_BOX}",
         "preset": cfg.preset,
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
-        "data": f"PASCAL VOC 2012 val, the first {len(ds)} ids of {ds.split_file or ds.mask_dir} (the shared offline copy), "
-        f"masks {ds.mask_dir.name}; maps for the image-level labels of each image",
+        "data": _data_description(ds),
         "images": len(ds),
         "images_scored": len(ds) - len(prog.skipped_ignore),
         "maps_per_method": prog.n_maps,
@@ -276,6 +298,7 @@ def _result(
             "cross_fitted_mAP": bb.meta.get("cross_fitted_mAP"),
             "train_mAP": bb.meta.get("train_mAP"),
             "head": str(Path(head).name),
+            **_training_overlap(bb.meta, scored),
         },
         "masker": None
         if mk is None
@@ -283,8 +306,9 @@ def _result(
             "name": Path(masker).name,
             "train_seconds": mk.meta.get("train_seconds"),
             "steps": mk.meta.get("steps"),
-            "scored_on_training_images": True,
+            **_training_overlap(mk.meta, scored),
         },
+        "t_choice": _t_choice(cfg),
         "rows": rows,
         "crop_sweep": sweep,
         "claim": _claim({r["key"]: r for r in rows}, cfg),
@@ -292,16 +316,98 @@ def _result(
         "seconds_per_map": seconds_per_map,
         "seconds_per_map_note": "CPU seconds of the process per (image, class) map (time.process_time, "
         f"{torch.get_num_threads()} torch thread(s)); CAM and gradient include their forward pass, crops all crops",
-        "wall_seconds_per_map": _per_map_by_method(prog.timings, prog.n_maps, "_wall"),
+        "wall_seconds_per_map": _per_map_by_method(prog.timings, prog.n_maps, "_wall", methods),
         "seconds_total": {k: round(v, 1) for k, v in prog.timings.items()},
         "hardware": hardware(),
         "reference": REFERENCE,
     }
 
 
-def _claim(by: dict[str, dict], cfg: WSSSConfig) -> dict[str, Any]:
+def _listed_ids(src: Path) -> Optional[list[str]]:
+    """The ids a split file lists (or, for a folder, its mask files' names, sorted); None if unreadable."""
+    if src.is_file():
+        return [ln.split()[0] for ln in src.read_text().splitlines() if ln.strip()]
+    if src.is_dir():
+        return sorted(p.stem for p in src.glob("*.png"))
+    return None
+
+
+def _data_description(ds: Any) -> str:
+    """What was scored, from the loader's actual ids, split file or mask folder, root and labels file."""
+    src = Path(ds.split_file) if ds.split_file is not None else Path(ds.mask_dir)
+    listed = _listed_ids(src) or []
+    ids, n = list(ds.ids), len(ds.ids)
+    if ids == listed:
+        which = f"all {n} ids of"
+    elif ids == listed[:n]:
+        which = f"the first {n} ids of"
+    else:
+        which = f"{n} ids ({', '.join(ids[:3])}{', ...' if n > 3 else ''}) set by the caller, not the first {n} of"
+    where = f"split file {src}" if ds.split_file is not None else f"the masks in {src}"
+    labels_file = getattr(ds, "labels_file", None)
+    labels = (
+        f"image-level labels from {labels_file}"
+        if labels_file
+        else "image-level labels read from the masks (no image_labels.csv)"
+    )
+    return (
+        f"PASCAL VOC 2012 under {ds.root}: {which} {where}, masks {ds.mask_dir.name}; maps for the image-level labels of "
+        f"each image ({labels})"
+    )
+
+
+#: "the first N ids of <file or folder> (" in the ``data`` line of a head's or masker's training record.
+_FIRST_IDS = re.compile(r"the first (\d+) ids of (.+?) \(")
+
+
+def _training_ids(meta: dict[str, Any]) -> tuple[Optional[list[str]], str]:
+    """The ids a VOC head or masker was trained on, from its record (JSON beside the checkpoint), and how they are
+    known; (None, why not) when its record does not say."""
+    if isinstance(meta.get("train_ids"), list):
+        return [str(i) for i in meta["train_ids"]], "the train_ids listed in its training record"
+    m = _FIRST_IDS.search(str(meta.get("data", "")))
+    if m is None:
+        return None, "its training record (JSON beside the checkpoint) lists no train_ids and no 'the first N ids of <file>'"
+    n, src = int(m.group(1)), Path(m.group(2))
+    listed = _listed_ids(src)
+    if listed is None or len(listed) < n:
+        return None, f"its training record says 'the first {n} ids of {src}', which cannot be read here"
+    return listed[:n], f"the first {n} ids of {src}, as its training record says (file read at scoring time)"
+
+
+def _training_overlap(meta: dict[str, Any], scored: Sequence[str]) -> dict[str, Any]:
+    """Whether the scored ids overlap the model's training ids: ``scored_on_training_images`` (True / False, or None
+    with ``scored_on_training_images_unknown_because``), and how many of the scored images it was trained on."""
+    train, how = _training_ids(meta)
+    if train is None:
+        return {"scored_on_training_images": None, "scored_on_training_images_unknown_because": how}
+    k = len(set(scored) & set(train))
+    return {
+        "scored_on_training_images": k > 0,
+        "scored_training_images": k,
+        "training_images": len(train),
+        "training_ids_from": how,
+    }
+
+
+def _t_choice(cfg: WSSSConfig) -> dict[str, Any]:
+    """Which background threshold the rows and the claim use."""
+    if cfg.fixed_t is None:
+        return {"mode": "best", "t": None, "note": "each method at its own best t (max mIoU) on the scored images"}
+    return {
+        "mode": "fixed",
+        "t": cfg.fixed_t,
+        "note": "every method at the given fixed_t (chosen outside these scores); each method's best t on the scored "
+        "images stays under methods.<key>.best",
+    }
+
+
+def _claim(by: dict[str, dict], cfg: WSSSConfig) -> Optional[dict[str, Any]]:
     """The study's claim on these numbers: crops (weighted) match CAM on mIoU (within ``claim_margin``
-    points) and recover more of the NDR (higher NDR recall), each at its best t."""
+    points) and recover more of the NDR (higher NDR recall), each at its best t (or at ``cfg.fixed_t``).
+    None when ``cam`` or ``crops_w`` was not scored."""
+    if "cam" not in by or "crops_w" not in by:
+        return None
     cam, crops = by["cam"], by["crops_w"]
     d_miou = round(crops["mIoU"] - cam["mIoU"], 2)
     d_ndr = round(crops["NDR recall"] - cam["NDR recall"], 2)
