@@ -105,6 +105,12 @@ def test_boxes_of_gradient_maps_and_masks_threshold_strictly_at_alpha(monkeypatc
             return (ramp / 3).expand(len(images), 1, 8, 8)  # the same values as a mask in [0, 1]
 
     assert evaluate.method_boxes("masker", batch, None, masker=RampMasker()).tolist() == [[4.0, 0.0, 7.0, 7.0]]
+    # "masker_tuned" thresholds at the masker's own tuned threshold (0.5 when it has none); "masker" stays at 0.5
+    tuned = RampMasker()
+    assert evaluate.method_boxes("masker_tuned", batch, None, masker=tuned).tolist() == [[4.0, 0.0, 7.0, 7.0]]
+    tuned.threshold = 0.3  # ramp values 0.125 .. 1: 0.375 is the first above 0.3 (column 2)
+    assert evaluate.method_boxes("masker_tuned", batch, None, masker=tuned).tolist() == [[2.0, 0.0, 7.0, 7.0]]
+    assert evaluate.method_boxes("masker", batch, None, masker=tuned).tolist() == [[4.0, 0.0, 7.0, 7.0]]
 
 
 def test_report_collects_tables_and_figures(tmp_path):

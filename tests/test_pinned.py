@@ -10,11 +10,18 @@ Since session 4 the shipped ImageNet maskers close their masks' holes (``close_h
 weights). The pinned masks are those of the weights alone, so the masker is loaded with closing
 off here; :func:`test_hole_closing_only_raises_the_pinned_mask` checks what closing adds.
 
+Since session 12 the shipped Lite0 masker is a new one (the authors' recipe, step 500 of the long run;
+issue 25), shipped with closing off. Its pinned masks (``lite0_mask_*`` here and the closed mean in
+the second file) and the metrics of its mask (``evidence``, ``mask_box``, now a box inside the image,
+``saliency_scores``, ``loc_error``) were rewritten then, by the code of that session, from the new weights; the code's
+behaviour stays pinned across versions by the unchanged Lite1, Lite2 and CIFAR-10 maskers, the black
+boxes, the objective, the metrics and the iterative modes.
+
 ``tests/data/pinned_shipped_masks.json`` (written later, by the code of commit 555cd82 on an AMD EPYC)
 pins what the first file does not: the shipped Lite1 and Lite2 maskers' masks on the three sample
 photographs (:func:`paperlib.tools.sample_images.sample_batch`, at their 240 and 260 px), and the
 closed Lite0 mask. The box rule is pinned on a mask whose box is not the whole image (the Lite0 box
-above is), the closing and the selector loss by hand.
+above was, before session 12), the closing and the selector loss by hand.
 """
 
 from __future__ import annotations
@@ -86,7 +93,7 @@ def real_mask(image):
 
 
 def test_hole_closing_only_raises_the_pinned_mask(image, real_mask, one_thread):
-    assert paperlib.load_masker("efficientnet_lite0").close_holes  # as shipped
+    assert not paperlib.load_masker("efficientnet_lite0").close_holes  # as shipped since session 12
     with torch.no_grad():
         closed = _lite0_masker(True)(image, [285])
         # the open mask again, with the same number of threads (real_mask may have been made with

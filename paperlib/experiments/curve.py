@@ -25,7 +25,7 @@ import torch
 from ..core import metrics
 from ..core._common import atomic_write_text, hardware_line
 from ..core.classifiers import load_classifier
-from ..core.errors import DataNotFoundError, one_line_errors
+from ..core.errors import DataNotFoundError, InputError, one_line_errors
 from ..core.storage import load_masker
 from . import baselines
 from .ablation import TUNE_VAL, encode_correct, paired_gain
@@ -35,6 +35,7 @@ __all__ = [
     "THRESHOLDS",
     "OFFSETS",
     "score_masker",
+    "shipping_rule",
     "tune_inference",
     "score_snapshot",
     "snapshots",
@@ -299,6 +300,35 @@ def report_heldout(candidate: dict[str, torch.Tensor], references: dict[str, tor
         for name, r in references.items()
     }
     return report
+
+
+def shipping_rule(candidate: torch.Tensor, shipped: torch.Tensor) -> dict[str, Any]:
+    """The project's rule for replacing a shipped masker, on the tuning split (validation images 401-500) only.
+
+    A candidate replaces the shipped masker when its paired gain there (:func:`~paperlib.experiments.ablation.paired_gain`,
+    positive = fewer errors) exceeds twice its paired standard error.
+
+    Args:
+        candidate, shipped: Per-image correctness (bool) of validation images 1-500 (:func:`per_image_correct`).
+
+    Returns:
+        The paired gain on images 401-500 with ``"passes"`` (bool) and the rule in words.
+
+    >>> new = torch.ones(500, dtype=torch.bool); old = new.clone(); old[400:450] = False
+    >>> r = shipping_rule(new, old); (r["gain_points"], r["se_points"], r["passes"])
+    (50.0, 5.0, True)
+    """
+    if len(candidate) < TUNE_VAL.stop or len(shipped) < TUNE_VAL.stop:
+        raise InputError(
+            f"the rule needs the correctness of validation images 1-{TUNE_VAL.stop}; got {len(candidate)} and {len(shipped)}."
+        )
+    gain = paired_gain(candidate[TUNE_VAL], shipped[TUNE_VAL])
+    return {
+        **gain,
+        "split": f"ILSVRC2012 val {TUNE_VAL.start + 1}-{TUNE_VAL.stop} (tuning)",
+        "rule": "replace when the paired gain exceeds twice its paired standard error",
+        "passes": bool(gain["gain_points"] > 2 * gain["se_points"]),
+    }
 
 
 def summary_sentence(heldout: dict[str, Any], curve_json: dict[str, Any]) -> str:

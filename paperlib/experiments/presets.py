@@ -40,11 +40,11 @@ PRESET_NAMES = ("smoke", "quick", "full")
 MASK_ITERATIONS = 300
 
 #: Tables 1-3 (:mod:`paperlib.experiments.evaluate`): validation images, images for the iterative
-#: Mask, its iterations, batch size.
+#: Mask, its iterations, batch size, tuning images (of 401-500) for the gradient maps' thresholds.
 TABLES: dict[str, dict[str, Any]] = {
-    "smoke": {"limit": 20, "iterative_limit": 2, "iterations": 10, "batch_size": 20},
-    "quick": {"limit": 100, "iterative_limit": 8, "iterations": 100, "batch_size": 25},
-    "full": {"limit": None, "iterative_limit": None, "iterations": MASK_ITERATIONS, "batch_size": 50},
+    "smoke": {"limit": 20, "iterative_limit": 2, "iterations": 10, "batch_size": 20, "tune_n": 10},
+    "quick": {"limit": 100, "iterative_limit": 8, "iterations": 100, "batch_size": 25, "tune_n": 100},
+    "full": {"limit": None, "iterative_limit": None, "iterations": MASK_ITERATIONS, "batch_size": 50, "tune_n": 100},
 }
 
 #: Images of the CIFAR-10 test split used per preset (spread evenly over the split, hence the classes).

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
@@ -25,7 +26,7 @@ from ..core.storage import load_masker, save_masker
 from ..experiments import cifar, wsss
 from ..experiments import train as masker_training
 
-__all__ = ["export_run", "command_for", "recorded_args", "retrain", "main"]
+__all__ = ["export_run", "export_snapshot", "ship_best", "command_for", "recorded_args", "retrain", "main"]
 
 
 def command_for(train_args: Sequence[str]) -> str:
@@ -40,6 +41,24 @@ def _train_seconds(log: Sequence[dict]) -> float:
         total += r["time"] - prev if r["time"] >= prev else r["time"]
         prev = r["time"]
     return total
+
+
+_DATA_WORDS = {
+    "train-sample": "the ImageNet train sample (3,035 labelled images, all 1000 classes; $PAPERLIB_DATA/imagenet/train-sample)",
+    "train-extra/imagenette": "the 600 Imagenette photographs ($PAPERLIB_DATA/imagenet/train-extra/imagenette)",
+}
+
+
+def _data_description(black_box: str, data: Sequence[str] | str | None) -> str:
+    """Words for a run's ``--data`` (``None``: the default train sample).
+
+    >>> _data_description("efficientnet_lite0", ["train-sample", "train-extra/imagenette"]).count("+")
+    1
+    """
+    if black_box == "cifar10":
+        return "CIFAR-10 training split (50000 images; the shared JPEG copy under $PAPERLIB_DATA/cifar10)"
+    parts = [data] if isinstance(data, str) else list(data or ["train-sample"])
+    return " + ".join(_DATA_WORDS.get(p, p) for p in parts)
 
 
 def export_run(
@@ -76,17 +95,164 @@ def export_run(
         "hardware": hardware(),
         "weights": "fp16" if half else "fp32",
         "notes": notes,
-        "data": (
-            "CIFAR-10 training split (50000 images; the shared JPEG copy under $PAPERLIB_DATA/cifar10)"
-            if masker.config["black_box"] == "cifar10"
-            else "ImageNet train sample (3035 labelled images, all 1000 classes), ImageFolder under $PAPERLIB_DATA/imagenet/train-sample"
-        ),
+        "data": _data_description(masker.config["black_box"], json.loads((run / "config.json").read_text()).get("data")),
     }
     dest.mkdir(parents=True, exist_ok=True)
     save_masker(masker, dest / f"{name}.pt", half=half, meta={"steps": info["steps"]})
     atomic_write_text("".join(json.dumps(r) + "\n" for r in log_lines), dest / f"{name}.log.jsonl")
     atomic_write_text(json.dumps(info, indent=2) + "\n", dest / f"{name}.json")
     return dest / f"{name}.pt"
+
+
+def export_snapshot(
+    run: Path,
+    step: int,
+    name: str,
+    train_args: Sequence[str],
+    *,
+    gate_offset: float = 0.0,
+    threshold: float | None = None,
+    close_holes: bool = False,
+    dest: Path = CHECKPOINT_DIR,
+    notes: str = "",
+) -> Path:
+    """Ship the snapshot of ``run`` at ``step`` (``snapshots/step<step>.pt``, ``--snapshot-every``) with :func:`export_run`.
+
+    The shipped log stops at ``step`` and the recorded command trains exactly ``step`` steps: with a
+    constant learning rate and the run's seed, ``--steps <step>`` replays the run up to that snapshot
+    (the first steps agree bit for bit; thread counts changed between stretches may move the last digits).
+
+    Args:
+        run: The run folder (``config.json``, ``log.jsonl``, ``snapshots/``).
+        step: The chosen snapshot (chosen on the tuning split, never on reported images).
+        train_args: The run's ``paperlib.train`` arguments; ``--steps`` is set to ``step`` and ``--out``
+            to ``runs/<name>``.
+        gate_offset, threshold, close_holes: Inference settings chosen on the tuning split, stored in the file.
+    """
+    run = Path(run)
+    snap = run / "snapshots" / f"step{step:06d}.pt"
+    if not snap.is_file():
+        raise SystemExit(
+            f"{snap} does not exist: the run has snapshots {sorted(p.name for p in (run / 'snapshots').glob('*.pt'))}."
+        )
+    cfg = json.loads((run / "config.json").read_text())
+    if cfg.get("schedule", "constant") != "constant":
+        raise SystemExit(
+            f"{run} used the {cfg['schedule']!r} schedule: --steps {step} would not replay it; export a finished run."
+        )
+    args = list(train_args)
+    args[args.index("--steps") + 1] = str(step)
+    args = _with_out(args, Path("runs") / name)
+    cfg.update(steps=step, out=f"runs/{name}")
+    masker = load_masker(snap)
+    masker.gate_offset, masker.threshold, masker.close_holes = gate_offset, threshold, close_holes
+    log = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines() if l.strip()]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        save_masker(masker, tmp / "masker.pt")
+        atomic_write_text("".join(json.dumps(r) + "\n" for r in log if r["step"] <= step), tmp / "log.jsonl")
+        atomic_write_text(json.dumps(cfg, indent=2) + "\n", tmp / "config.json")
+        return export_run(tmp, name, args, dest=dest, notes=notes)
+
+
+def ship_best(
+    run: Path, curve_json: Path, name: str, *, out: Path | None = None, dest: Path = CHECKPOINT_DIR, ship: bool = True
+) -> dict:
+    """Choose a run's snapshot on the tuning split, apply the shipping rule, report on held-out images, ship if it passes.
+
+    1. The snapshot with the lowest tuning error at the paper's t = 0.5 in ``curve_json`` (validation
+       images 401-500; ties go to the later step).
+    2. Its gate offset and threshold: :func:`~paperlib.experiments.curve.tune_inference` (same images).
+    3. :func:`~paperlib.experiments.curve.shipping_rule` against the shipped masker ``name`` on 401-500.
+    4. Errors on images 1-400 (never used to choose) and 1-500 against the shipped masker and Grad-CAM
+       at its tuned alpha (``figures/gradcam_localisation.json``): :func:`~paperlib.experiments.curve.report_heldout`.
+    5. With ``ship`` and a passing rule: :func:`export_snapshot` replaces the shipped files.
+
+    The decision is written to ``out`` (default: ``ship.json`` beside ``curve_json``) and returned.
+    """
+    from ..core.classifiers import load_classifier
+    from ..core.paths import FIGURES_DIR
+    from ..experiments import curve
+
+    run, curve_json = Path(run), Path(curve_json)
+    points = json.loads(curve_json.read_text())["points"]
+    best = min(points, key=lambda p: (p["tune_error"]["0.5"], -p["step"]))
+    snap = run / "snapshots" / f"step{best['step']:06d}.pt"
+    black_box = load_classifier(load_masker(snap).black_box)
+    candidate = load_masker(snap)
+    inference = curve.tune_inference(candidate, black_box)
+    candidate.gate_offset, candidate.threshold = inference["gate_offset"], inference["threshold"]
+    shipped = load_masker(name)
+    alpha = json.loads((FIGURES_DIR / "gradcam_localisation.json").read_text())["rows"][black_box.name]["alpha"]
+    t_ship = shipped.threshold or 0.5
+    readings = {"t=0.5": curve.per_image_correct("masker", black_box, masker=candidate, threshold=0.5)}
+    if inference["threshold"] != 0.5:
+        readings[f"t={inference['threshold']:g}"] = curve.per_image_correct(
+            "masker", black_box, masker=candidate, threshold=inference["threshold"]
+        )
+    shipped_correct = curve.per_image_correct("masker", black_box, masker=shipped, threshold=t_ship)
+    refs = {
+        f"shipped {name} masker (t={t_ship:g})": shipped_correct,
+        f"Grad-CAM (alpha {alpha:g}, tuned on 401-500)": curve.per_image_correct("gradcam", black_box, alpha=alpha),
+    }
+    chosen_reading = readings[f"t={inference['threshold']:g}"]
+    rule = curve.shipping_rule(chosen_reading, shipped_correct)
+    decision = {
+        "run": run.name,
+        "snapshot": best["step"],
+        "passes": best["passes"],
+        "chosen_on": "ILSVRC2012 val 401-500 at t = 0.5 (lowest error, ties to the later step)",
+        "inference": {k: v for k, v in inference.items() if k != "grid"},
+        "shipping_rule": rule,
+        "heldout": curve.report_heldout(readings, refs),
+        "shipped": bool(ship and rule["passes"]),
+        "hardware": hardware(),
+    }
+    if decision["shipped"]:
+        info = json.loads((CHECKPOINT_DIR / f"{name}.json").read_text()) if (CHECKPOINT_DIR / f"{name}.json").is_file() else {}
+        cfg_args = json.loads((run / "config.json").read_text())
+        train_args = _args_from_config(cfg_args)
+        export_snapshot(
+            run,
+            best["step"],
+            name,
+            train_args,
+            gate_offset=inference["gate_offset"],
+            threshold=inference["threshold"],
+            dest=dest,
+            notes=(
+                f"Snapshot of step {best['step']} of the run {run.name} (chosen on ILSVRC2012 val 401-500 at t = 0.5); "
+                f"replaces the masker trained with `{info.get('command', '?')}` under the shipping rule "
+                f"(tuning-split gain {rule['gain_points']:+.1f} +- {rule['se_points']:.1f} points)."
+            ),
+        )
+    target = Path(out) if out else curve_json.with_name("ship.json")
+    atomic_write_text(json.dumps(decision, indent=1) + "\n", target)
+    return decision
+
+
+def _args_from_config(cfg: dict) -> list[str]:
+    """The ``paperlib.train`` arguments of a run, rebuilt from its ``config.json`` (the flags that differ from defaults
+    are not known here, so every recorded setting that has a flag is written out)."""
+    args = ["--black-box", cfg["black_box"], "--widths", *map(str, cfg["widths"]), "--blocks", str(cfg["blocks"])]
+    if cfg.get("output_gate"):
+        args.append("--output-gate")
+    if cfg.get("objective_preset"):
+        args += ["--preset-objective", cfg["objective_preset"]]
+    args += ["--class-embedding", cfg.get("class_embedding", "learned"), "--schedule", cfg.get("schedule", "constant")]
+    args += [
+        "--weight-decay",
+        f"{cfg.get('weight_decay', 0.0):g}",
+        "--lr",
+        f"{cfg['lr']:g}",
+        "--batch-size",
+        str(cfg["batch_size"]),
+    ]
+    args += ["--steps", str(cfg["steps"]), "--seed", str(cfg.get("seed", 0))]
+    data = cfg.get("data")
+    if data:
+        args += ["--data", *([data] if isinstance(data, str) else data)]
+    return args
 
 
 def recorded_args(info: dict) -> list[str]:
@@ -170,7 +336,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--name", help="shipped name for --export")
     ap.add_argument("--args", help="the paperlib.train arguments that made the --export run (one string)")
     ap.add_argument("--notes", default="", help="free text recorded with the export")
+    ap.add_argument(
+        "--ship-best", type=Path, metavar="RUN", help="choose RUN's snapshot on val 401-500 (--curve), ship it if the rule passes"
+    )
+    ap.add_argument("--curve", type=Path, help="the curve.json of --ship-best (python -m paperlib.experiments.curve)")
+    ap.add_argument("--dry-run", action="store_true", help="with --ship-best: decide and report, do not ship")
     a = ap.parse_args(argv)
+    if a.ship_best:
+        if not a.name or not a.curve:
+            ap.error("--ship-best needs --name (the shipped masker to compare with) and --curve")
+        d = ship_best(a.ship_best, a.curve, a.name, ship=not a.dry_run)
+        print(json.dumps({k: d[k] for k in ("snapshot", "inference", "shipping_rule", "shipped")}, indent=1))
+        return
     if a.export:
         if not a.name or a.args is None:
             ap.error("--export needs --name and --args")
