@@ -83,10 +83,10 @@ LINTED := paperlib tests conftest.py notebooks/[0-9][0-9]_*.py
 test: $(STAMP) $(NOTEBOOKS) $(SMOKE) ## Run the tests: ruff (lint, complexity, format), pytest, doctests, then nbval over the notebooks (smoke preset)
 	$(PY) -m ruff check $(LINTED)
 	$(PY) -m ruff format --check $(LINTED)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=12 tests
 	$(PY) -m pytest -q -p no:cacheprovider --doctest-modules paperlib
 	@rm -rf build/smoke/figures && cp -r figures build/smoke/figures  # the smoke runs write into a copy of figures/
-	@if [ -n "$(NOTEBOOKS)" ]; then PAPERLIB_FIGURES=$(abspath build/smoke/figures) PAPERLIB_HEADLESS=1 PAPERLIB_STRICT=1 $(PY) -m pytest -q -p no:cacheprovider $(NBVAL_WORKERS) --nbval-lax --nbval-current-env --nbval-kernel-startup-timeout 300 $(SMOKE); fi
+	@if [ -n "$(NOTEBOOKS)" ]; then PAPERLIB_FIGURES=$(abspath build/smoke/figures) PAPERLIB_HEADLESS=1 PAPERLIB_STRICT=1 $(PY) -m pytest -q -p no:cacheprovider --durations=20 $(NBVAL_WORKERS) --nbval-lax --nbval-current-env --nbval-kernel-startup-timeout 300 $(SMOKE); fi
 
 test-fast: $(STAMP) ## Run pytest without the slow tests and without the notebooks
 	$(PY) -m pytest -q -m "not slow" tests

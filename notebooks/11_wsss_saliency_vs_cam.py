@@ -103,7 +103,7 @@ for r, (image_id, m) in enumerate(kept):
     gt_region = (m["gt"] == c + 1).float()
     axes[r, 1].imshow(np.clip(viz.overlay(m["image"], gt_region, alpha=0.5), 0, 1))
     for j, key in enumerate(show):
-        norm = wsss.normalise_maps(m[key][:1])[0]
+        norm = wsss.normalise_class_maps(m[key][:1])[0]
         axes[r, j + 2].imshow(norm.numpy(), cmap="magma", vmin=0, vmax=1)
     if r == 0:
         for j, t in enumerate(["image", "ground truth"] + [titles[k] for k in show]):
@@ -307,7 +307,7 @@ if widgets.enabled(interactive):
         axes[0].imshow(np.clip(viz.overlay(m["image"], (m["gt"] == c + 1).float(), alpha=0.5), 0, 1))
         axes[0].set_title(f"{m['id']}: {VOC_CLASSES[c]}", fontsize=8)
         for ax, key in zip(axes[1:], show):
-            ax.imshow(wsss.normalise_maps(m[key][j : j + 1])[0].numpy(), cmap="magma", vmin=0, vmax=1)
+            ax.imshow(wsss.normalise_class_maps(m[key][j : j + 1])[0].numpy(), cmap="magma", vmin=0, vmax=1)
             ax.set_title(titles[key], fontsize=8)
         for ax in axes:
             ax.set_xticks([]), ax.set_yticks([])

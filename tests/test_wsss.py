@@ -77,7 +77,7 @@ def test_subtraction_by_hand():
 def test_normalisation_quantile_max_and_constant():
     torch.manual_seed(0)
     m = torch.rand(2, 13, 17) * 5
-    out = W.normalise_maps(m, 99.5)
+    out = W.normalise_class_maps(m, 99.5)
     flat = m.flatten(1)
     q = torch.quantile(flat, 0.995, dim=1, interpolation="nearest")
     lo = flat.min(1).values
@@ -86,10 +86,10 @@ def test_normalisation_quantile_max_and_constant():
     assert float(out.min()) == 0.0 and float(out.max()) == 1.0
     assert int((out == 1).sum()) >= 2  # values above the percentile are clamped
     const = torch.full((1, 4, 4), 3.0)
-    assert torch.equal(W.normalise_maps(const), torch.zeros(1, 4, 4))  # constant map -> zeros, no NaN
-    mx = W.normalise_maps(torch.tensor([[[0.0, 2.0, 4.0]]]), mode="max")
+    assert torch.equal(W.normalise_class_maps(const), torch.zeros(1, 4, 4))  # constant map -> zeros, no NaN
+    mx = W.normalise_class_maps(torch.tensor([[[0.0, 2.0, 4.0]]]), mode="max")
     torch.testing.assert_close(mx, torch.tensor([[[0.0, 0.5, 1.0]]]))
-    assert torch.equal(W.normalise_maps(torch.zeros(1, 2, 2), mode="max"), torch.zeros(1, 2, 2))
+    assert torch.equal(W.normalise_class_maps(torch.zeros(1, 2, 2), mode="max"), torch.zeros(1, 2, 2))
 
 
 def test_pseudo_mask_thresholds_ties_and_classes():

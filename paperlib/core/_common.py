@@ -7,12 +7,13 @@ Each lives here once; the modules that used to carry their own copy import it fr
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import random
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -32,6 +33,7 @@ __all__ = [
     "class_probability_from_logits",
     "atomic_save",
     "atomic_write_text",
+    "write_result",
     "hardware",
     "hardware_line",
     "rng_state",
@@ -266,6 +268,47 @@ def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
     with _atomic_file(path, "w") as fh:
         fh.write(text)
     return path
+
+
+def write_result(
+    result: dict[str, Any],
+    markdown: str,
+    folder: str | os.PathLike,
+    stem: str,
+    *,
+    indent: int = 2,
+    default: Callable[[Any], Any] | None = None,
+    newline: bool = False,
+) -> tuple[Path, Path]:
+    r"""Write a study's result as ``<folder>/<stem>.json`` and its table as ``<folder>/<stem>.md``.
+
+    The one writer behind every study's ``write_table`` / ``write_outputs`` / ``write_results``. Both
+    files are written atomically (:func:`atomic_write_text`), the JSON first; ``folder`` is created
+    when missing. The keyword options reproduce each study's committed files byte for byte.
+
+    Args:
+        result: The study's result, JSON-serialisable (through ``default`` where given).
+        markdown: The Markdown text, written as it is (usually the study's ``to_markdown(result)``).
+        folder: The folder of both files.
+        stem: The file name without suffix.
+        indent: ``json.dumps`` indentation.
+        default: ``json.dumps`` fallback for objects JSON does not know (e.g. ``str`` or ``float``).
+        newline: End the JSON file with a newline.
+
+    Returns:
+        The paths of the JSON and of the Markdown file.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     j, m = write_result({"table": "demo", "rows": [1]}, "| a |\n", tmp, "demo", newline=True)
+        ...     (j.name, m.name, j.read_text(), m.read_text())
+        ('demo.json', 'demo.md', '{\n  "table": "demo",\n  "rows": [\n    1\n  ]\n}\n', '| a |\n')
+    """
+    folder = Path(folder)
+    text = json.dumps(result, indent=indent, default=default) + ("\n" if newline else "")
+    json_path = atomic_write_text(text, folder / f"{stem}.json")
+    return json_path, atomic_write_text(markdown, folder / f"{stem}.md")
 
 
 # --------------------------------------------------------------------------- hardware

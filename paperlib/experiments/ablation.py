@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from ..core import metrics
-from ..core._common import atomic_write_text, check_maps, hardware, hardware_line
+from ..core._common import check_maps, hardware, hardware_line, write_result
 from ..core.classifiers import load_classifier
 from ..core.data import imagenet_folder
 from ..core.errors import InputError
@@ -429,9 +429,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     res = ablation_table(
         rows, a.notes, command="python -m paperlib.experiments.ablation " + " ".join(map(str, argv or sys.argv[1:]))
     )
-    atomic_write_text(json.dumps(res, indent=2), out_json)
-    atomic_write_text(to_markdown(res), a.out.with_suffix(".md"))
-    print(to_markdown(res))
+    md = to_markdown(res)
+    write_result(res, md, out_json.parent, out_json.stem)
+    print(md)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from typing import Any, Sequence
 import torch
 from torch.utils import benchmark
 
-from ..core._common import atomic_write_text, hardware, hardware_line
+from ..core._common import hardware, hardware_line, write_result
 from ..core.errors import InputError
 from ..core.paths import FIGURES_DIR
 from ..core.storage import load_masker
@@ -297,9 +297,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     commands = [*old.get("commands", []), cmd]  # every command that wrote rows of this table
     title = a.title or old.get("title", TITLE)
     res = architecture_table(rows, pairs=pairs, notes=a.notes or old.get("notes", ""), commands=commands, title=title)
-    atomic_write_text(json.dumps(res, indent=2), out_json)
-    atomic_write_text(to_markdown(res), a.out.with_suffix(".md"))
-    print(to_markdown(res))
+    md = to_markdown(res)
+    write_result(res, md, out_json.parent, out_json.stem)
+    print(md)
 
 
 if __name__ == "__main__":

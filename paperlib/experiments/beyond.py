@@ -27,7 +27,6 @@ Run ``python -m paperlib.experiments.beyond --preset quick|full`` (writes
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -39,7 +38,7 @@ from tqdm.auto import tqdm
 
 from ..core import faithfulness as fa
 from ..core import metrics
-from ..core._common import atomic_write_text, hardware, hardware_line
+from ..core._common import hardware, hardware_line, write_result
 from ..core.classifiers import load_classifier
 from ..core.errors import InputError
 from ..core.objective import gaussian_blur
@@ -309,10 +308,7 @@ def to_markdown(res: dict[str, Any]) -> str:
 
 def write_outputs(res: dict[str, Any], folder: Path = FIGURES_DIR) -> Path:
     """Write ``<folder>/<table>.json`` and ``.md`` (``beyond`` for the full preset, ``beyond_<preset>`` otherwise)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(json.dumps(res, indent=2), folder / f"{res['table']}.json")
-    atomic_write_text(to_markdown(res), folder / f"{res['table']}.md")
-    return folder / f"{res['table']}.json"
+    return write_result(res, to_markdown(res), folder, res["table"])[0]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core import metrics
-from ..core._common import atomic_write_text, hardware, hardware_line
+from ..core._common import hardware, hardware_line, write_result
 from ..core.classifiers import LEVELS, BlackBox, load_classifier, randomise_top
 from ..core.data import imagenet_folder
 from ..core.errors import InputError
@@ -352,11 +352,7 @@ def to_markdown(res: dict[str, Any]) -> str:
 def write_outputs(res: dict[str, Any], folder: Path = FIGURES_DIR) -> Path:
     """Write ``sanity[_quick].json`` and ``.md`` into ``folder``; returns the JSON path."""
     stem = "sanity" if res["preset"] == "full" else f"sanity_{res['preset']}"
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(json.dumps(res, indent=2), folder / f"{stem}.json")
-    atomic_write_text(to_markdown(res), folder / f"{stem}.md")
-    return folder / f"{stem}.json"
+    return write_result(res, to_markdown(res), folder, stem)[0]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -59,7 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..core._common import atomic_write_text, hardware, hardware_line
+from ..core._common import hardware, hardware_line, write_result
 from ..core.classifiers import load_classifier
 from ..core.errors import InputError, PaperlibError, UnknownModelError
 from ..core.masker import build_masker
@@ -884,9 +884,7 @@ def speed_figure(result: dict[str, Any]):
 def write_results(result: dict[str, Any], out: str | os.PathLike = FIGURES_DIR) -> Path:
     """Write ``bench.json``, ``bench.md`` and ``speed.png`` into ``out`` atomically; returns the ``.md`` path."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(json.dumps(result, indent=2, default=str), out / "bench.json")
-    md = atomic_write_text(to_markdown(result), out / "bench.md")
+    _, md = write_result(result, to_markdown(result), out, "bench", default=str)
     fig = speed_figure(result)
     tmp = out / ".speed.png.tmp"
     fig.savefig(tmp, dpi=120, format="png")

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..core._common import atomic_write_text
+from ..core._common import atomic_write_text, write_result
 from ..core.errors import DataNotFoundError, one_line_errors
 from ..core.paths import FIGURES_DIR, REPO_ROOT
 
@@ -384,11 +384,8 @@ def update_readme(text: str, table: str) -> str:
 def write(root: str | Path = REPO_ROOT, figures: str | Path = FIGURES_DIR) -> dict[str, Any]:
     """Write ``figures/claims.{json,md}`` and the README's ledger; returns the ledger."""
     result = ledger(root)
-    figures = Path(figures)
-    figures.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(json.dumps(result, indent=1) + "\n", figures / "claims.json")
     table = to_markdown(result)
-    atomic_write_text(f"# {result['title']}\n\n{table}", figures / "claims.md")
+    write_result(result, f"# {result['title']}\n\n{table}", figures, "claims", indent=1, newline=True)
     readme = Path(root) / "README.md"
     if readme.is_file():
         atomic_write_text(update_readme(readme.read_text(), table), readme)

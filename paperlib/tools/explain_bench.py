@@ -18,13 +18,12 @@ and ``.md``; the hardware is recorded.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 
-from ..core._common import atomic_write_text, hardware, hardware_line
+from ..core._common import hardware, hardware_line, write_result
 from ..core.errors import InputError, one_line_errors
 from ..core.explainer import load_explainer
 from ..core.paths import FIGURES_DIR
@@ -127,11 +126,7 @@ def summary(result: dict[str, Any]) -> str:
 
 def write_results(result: dict[str, Any], out: str | Path = FIGURES_DIR) -> tuple[Path, Path]:
     """Write ``explain_bench.json`` and ``.md`` atomically; returns both paths."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    j = atomic_write_text(json.dumps(result, indent=1) + "\n", out / "explain_bench.json")
-    m = atomic_write_text(to_markdown(result), out / "explain_bench.md")
-    return j, m
+    return write_result(result, to_markdown(result), out, "explain_bench", indent=1, newline=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import tempfile
 import time
@@ -53,7 +52,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from tqdm.auto import tqdm
 
-from ..core._common import atomic_write_text, check_images, hardware, hardware_line
+from ..core._common import check_images, hardware, hardware_line, write_result
 from ..core.classifiers import load_classifier
 from ..core.errors import InputError, PaperlibError
 from ..core.paths import FIGURES_DIR
@@ -532,11 +531,7 @@ def to_markdown(result: dict[str, Any]) -> str:
 
 def write_results(result: dict[str, Any], out: str | os.PathLike = FIGURES_DIR) -> Path:
     """Write ``realtime_cpu.json`` and ``realtime_cpu.md`` into ``out`` atomically; returns the ``.md`` path."""
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(json.dumps(result, indent=2, default=str), out / "realtime_cpu.json")
-    return atomic_write_text(to_markdown(result), out / "realtime_cpu.md")
+    return write_result(result, to_markdown(result), out, "realtime_cpu", default=str)[1]
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

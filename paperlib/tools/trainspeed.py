@@ -31,7 +31,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..core import paths
-from ..core._common import atomic_write_text, hardware, hardware_line
+from ..core._common import hardware, hardware_line, write_result
 from ..core.objective import SaliencyLoss
 from ..experiments.train import TrainConfig, build_for_training, training_dataset
 
@@ -208,9 +208,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     a = p.parse_args(argv)
     rec = run(a.steps, a.nprocs, a.tflops, a.workers_per_gpu, a.data)
     out = Path(a.out) if a.out else paths.FIGURES_DIR / f"train_speed_{'cuda' if torch.cuda.is_available() else 'cpu'}.json"
-    atomic_write_text(json.dumps(rec, indent=2) + "\n", out)
-    atomic_write_text(to_markdown(rec), out.with_suffix(".md"))
-    print(to_markdown(rec))
+    md = to_markdown(rec)
+    write_result(rec, md, out.parent, out.stem, newline=True)
+    print(md)
 
 
 if __name__ == "__main__":

@@ -132,8 +132,8 @@ from .maps import (
     resize_matrix,
     sample_crops,
 )
-from .masker import build_voc_masker, draw_voc_classes, load_voc_masker, masker_objective, train_masker
-from .pseudo_masks import dr_levels, dr_region, normalise_maps, prepare_maps, pseudo_mask, subtract_classes
+from .masker import build_voc_masker, draw_voc_classes, load_voc_masker, masker_objective, train_voc_masker
+from .pseudo_masks import dr_levels, dr_region, normalise_class_maps, prepare_maps, pseudo_mask, subtract_classes
 from .report import claim_sentence, to_markdown, write_outputs
 from .study import run
 
@@ -167,7 +167,7 @@ __all__ = [
     "masker_maps",
     "compute_maps",
     "subtract_classes",
-    "normalise_maps",
+    "normalise_class_maps",
     "prepare_maps",
     "pseudo_mask",
     "dr_levels",
@@ -182,7 +182,7 @@ __all__ = [
     "draw_voc_classes",
     "masker_objective",
     "build_voc_masker",
-    "train_masker",
+    "train_voc_masker",
     "load_voc_masker",
     "run",
     "to_markdown",

@@ -17,7 +17,7 @@ import torch
 from ...core.paths import FIGURES_DIR, cache_dir
 from .config import HEAD_PATH, MASKER_PATH, PRESETS, HeadConfig, MaskerConfig, WSSSConfig
 from .head import train_head
-from .masker import train_masker
+from .masker import train_voc_masker
 from .report import write_outputs
 from .study import run
 
@@ -90,7 +90,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         kw = _overrides(a, MaskerConfig)
         if kw.get("init_from") == "none":
             kw["init_from"] = None
-        path = train_masker(MaskerConfig(**kw), command=command)
+        path = train_voc_masker(MaskerConfig(**kw), command=command)
         print(path.with_suffix(".json").read_text())
         return
     p = argparse.ArgumentParser(prog=prog, description=_DESCRIPTION)

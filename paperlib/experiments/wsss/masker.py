@@ -35,7 +35,7 @@ from .data import _resize_image, open_voc
 from .head import load_voc_black_box
 from .maps import crop_image, sample_crops
 
-__all__ = ["draw_voc_classes", "masker_objective", "build_voc_masker", "load_voc_masker", "train_masker"]
+__all__ = ["draw_voc_classes", "masker_objective", "build_voc_masker", "load_voc_masker", "train_voc_masker"]
 
 
 def draw_voc_classes(labels: torch.Tensor, fake_prob: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -200,7 +200,7 @@ def _step_record(step: int, t0: float, loss: torch.Tensor, lr: float, terms: dic
     }
 
 
-def train_masker(cfg: MaskerConfig | None = None, *, root=None, command: str = "", progress: bool = True) -> Path:
+def train_voc_masker(cfg: MaskerConfig | None = None, *, root=None, command: str = "", progress: bool = True) -> Path:
     """Train the VOC masking model against the VOC black box; writes ``<out>/voc_efficientnet_lite0.{pt,json,log.jsonl}``.
 
     Each step: a batch of images (random crop of area ``crop_scale`` of the image, squashed to

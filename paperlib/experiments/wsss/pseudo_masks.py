@@ -17,7 +17,7 @@ from ...core.segmentation import argmax_labels
 from .config import NUM_CLASSES
 from .maps import _check_classes
 
-__all__ = ["subtract_classes", "normalise_maps", "prepare_maps", "pseudo_mask", "dr_levels", "dr_region"]
+__all__ = ["subtract_classes", "normalise_class_maps", "prepare_maps", "pseudo_mask", "dr_levels", "dr_region"]
 
 
 def subtract_classes(maps: torch.Tensor, weight: float = 0.5) -> torch.Tensor:
@@ -37,12 +37,13 @@ def _kth_quantile(flat: torch.Tensor, q: float) -> torch.Tensor:
     return flat.kthvalue(k, dim=-1).values
 
 
-def normalise_maps(maps: torch.Tensor, quantile: float = 99.5, mode: str = "quantile") -> torch.Tensor:
+def normalise_class_maps(maps: torch.Tensor, quantile: float = 99.5, mode: str = "quantile") -> torch.Tensor:
     """Per-class normalisation to [0, 1].
 
     ``"quantile"`` (reference, saliency): ``(S - min) / (q - min)`` clamped to [0, 1], q the ``quantile``-th
     percentile ('nearest'). ``"max"`` (reference, CAM): ``S / max`` (maps are assumed >= 0). A map with
-    ``q <= min`` (or ``max <= 0``) is constant and becomes all zeros.
+    ``q <= min`` (or ``max <= 0``) is constant and becomes all zeros. (Not
+    :func:`paperlib.experiments.baselines.normalise_maps`, which divides each image's non-negative map by its max.)
     """
     if maps.ndim != 3:
         raise InputError(f"maps must be (K, H, W), got {tuple(maps.shape)}.")
@@ -67,7 +68,7 @@ def normalise_maps(maps: torch.Tensor, quantile: float = 99.5, mode: str = "quan
 
 def prepare_maps(maps: torch.Tensor, *, subtract: float = 0.5, quantile: float = 99.5, mode: str = "quantile") -> torch.Tensor:
     """The first half of :func:`pseudo_mask`: subtraction, then per-class normalisation."""
-    return normalise_maps(subtract_classes(maps, subtract), quantile, mode)
+    return normalise_class_maps(subtract_classes(maps, subtract), quantile, mode)
 
 
 def pseudo_mask(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from ...core._common import atomic_write_text
+from ...core._common import write_result
 from ...core.paths import FIGURES_DIR
 from .config import METHODS, REFERENCE, hardware_line
 
@@ -49,6 +48,8 @@ def _overlap_words(model: dict[str, Any]) -> str:
     if known is None:
         why = model.get("scored_on_training_images_unknown_because")
         return "whether it was trained on the scored images is not known" + (f" ({why})" if why else "")
+    if known and model.get("scored_training_images") is None:  # results written before the counts were recorded
+        return "scored on its own training images"
     if known:
         return (
             f"trained on {model.get('scored_training_images')} of the scored images (of its "
@@ -175,8 +176,5 @@ def _md_notes(result: dict[str, Any]) -> list[str]:
 
 def write_outputs(result: dict[str, Any], folder: Path = FIGURES_DIR) -> Path:
     """Write ``<folder>/<table>.json`` and ``.md`` (``wsss`` for the full preset, ``wsss_<preset>`` otherwise)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     data = {k: v for k, v in result.items() if k != "maps"}
-    atomic_write_text(json.dumps(data, indent=2, default=float) + "\n", folder / f"{result['table']}.json")
-    return atomic_write_text(to_markdown(result), folder / f"{result['table']}.md")
+    return write_result(data, to_markdown(result), folder, result["table"], default=float, newline=True)[1]
