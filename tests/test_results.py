@@ -152,9 +152,9 @@ def test_readme_sentence_on_the_long_run_is_its_jsons():
     from paperlib.experiments import curve
 
     run = REPO_ROOT / "results" / "full" / "runs" / "q_lite0_authors_192k"
-    heldout = json.loads((run / "heldout.json").read_text())
+    decision = json.loads((run / "ship.json").read_text())
     points = json.loads((run / "curve.json").read_text())
-    assert curve.summary_sentence(heldout, points) in " ".join(README.split())
+    assert curve.summary_sentence(decision, points) in " ".join(README.split())
 
 
 def test_readme_sentence_on_explaining_in_one_pass_is_its_json():

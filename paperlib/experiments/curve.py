@@ -331,23 +331,29 @@ def shipping_rule(candidate: torch.Tensor, shipped: torch.Tensor) -> dict[str, A
     }
 
 
-def summary_sentence(heldout: dict[str, Any], curve_json: dict[str, Any]) -> str:
-    """The README's sentence on a long run, generated from its ``heldout.json`` and ``curve.json`` (so it cannot go stale)."""
+def summary_sentence(decision: dict[str, Any], curve_json: dict[str, Any]) -> str:
+    """The README's sentence on a long run, generated from its shipping decision (``ship.json`` of
+    :func:`paperlib.tools.retrain.ship_best`) and ``curve.json``, so that it cannot go stale."""
     pts = curve_json["points"]
-    chosen = next(p for p in pts if p["step"] == heldout["snapshot"])
-    rep = heldout["heldout"]
+    chosen = next(p for p in pts if p["step"] == decision["snapshot"])
+    rep = decision["heldout"]
     at05 = rep["t=0.5"]
     pairs = at05["paired_1_400"]
-    shipped = next(k for k in pairs if k.startswith("shipped"))
+    old = next(k for k in pairs if k.startswith("shipped"))
     gradcam = next(k for k in pairs if k.startswith("Grad-CAM"))
+    rule = decision["shipping_rule"]
     slope = per_doubling([p["passes"] for p in pts], [p["tune_error"]["0.5"] for p in pts])
     return (
         f"After {pts[-1]['passes']:,} image passes ({pts[-1]['passes'] / 192_000:.0%} of the authors' budget), the snapshot "
         f"chosen on validation images 401-500 (step {chosen['step']}, {chosen['passes']:,} passes: {chosen['tune_error']['0.5']} % "
-        f"there at t = 0.5, mask area {chosen['area_true']:.2f}, {chosen['area_wrong']:.3f} for a wrong class) localises images "
-        f"1-400, never used to choose, at {at05['error_1_400']} % (1-500: {at05['error_1_500']} %), against "
-        f"{rep['references'][shipped]['error_1_400']} % for the shipped Lite0 masker (paired gain "
-        f"{pairs[shipped]['gain_points']:+.1f} ± {pairs[shipped]['se_points']:.1f} points) and "
+        f"there at t = 0.5, mask area {chosen['area_true']:.2f}, {chosen['area_wrong']:.3f} for a wrong class) "
+        + ("passed" if rule["passes"] else "failed")
+        + f" the shipping rule there against the masker shipped before it (gain {rule['gain_points']:+.1f} ± "
+        f"{rule['se_points']:.1f} points)"
+        + (" and is the shipped Lite0 masker" if decision.get("shipped") else ", so it was not shipped")
+        + f". On images 1-400, never used to choose, it localises at {at05['error_1_400']} % (1-500: {at05['error_1_500']} %), "
+        f"against {rep['references'][old]['error_1_400']} % for the earlier masker (paired gain "
+        f"{pairs[old]['gain_points']:+.1f} ± {pairs[old]['se_points']:.1f} points) and "
         f"{rep['references'][gradcam]['error_1_400']} % for Grad-CAM at its tuned threshold "
         f"({pairs[gradcam]['gain_points']:+.1f} ± {pairs[gradcam]['se_points']:.1f})"
         + (f"; tuning error change per doubling of passes so far: {slope:+.1f} points." if slope is not None else ".")

@@ -40,6 +40,19 @@ __all__ = ["RECIPE", "IMAGENET_TRAIN", "step_flops", "loader_rate", "step_times"
 #: The shipped Lite0 masker's recipe (``paperlib/checkpoints/efficientnet_lite0.json``) as command-line flags.
 RECIPE = ["--black-box", "efficientnet_lite0", "--batch-size", "16", "--image-size", "224", "--widths", "256", "128", "64",
           "--blocks", "1", "--output-gate", "--preset-objective", "project"]  # fmt: skip
+#: The authors' recipe of the long run (``results/full/runs/q_lite0_authors_192k``) as command-line flags.
+AUTHORS_RECIPE = ["--black-box", "efficientnet_lite0", "--batch-size", "16", "--image-size", "224", "--widths", "256", "128",
+                  "64", "--blocks", "1", "--output-gate", "--preset-objective", "authors", "--class-embedding", "frozen",
+                  "--schedule", "constant", "--weight-decay", "1e-4"]  # fmt: skip
+RECIPES = {"project": RECIPE, "authors": AUTHORS_RECIPE}
+#: Variants of one process timed by ``--variants``: name -> extra ``paperlib.train`` flags (``processes`` for torchrun).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "as is": {"flags": []},
+    "2 processes x 1 thread (torchrun)": {"flags": [], "processes": 2},
+    "channels-last": {"flags": ["--channels-last", "on"]},
+    "black box sees 160 px": {"flags": ["--black-box-size", "160"]},
+    "batch 32": {"flags": ["--batch-size", "32"]},
+}
 #: Images in the ILSVRC2012 training set.
 IMAGENET_TRAIN = 1_281_167
 
@@ -81,12 +94,22 @@ def _times(log: Path, skip: int) -> list[float]:
     return [b - a for a, b in zip(t[skip:], t[skip + 1 :])]
 
 
-def step_times(nproc: int, steps: int, data: str | None = None, skip: int = 2) -> dict[str, Any]:
-    """Run ``steps`` steps of :data:`RECIPE` with ``nproc`` processes; seconds per step (median) and images/s."""
+def step_times(
+    nproc: int,
+    steps: int,
+    data: str | Sequence[str] | None = None,
+    skip: int = 2,
+    recipe: Sequence[str] = RECIPE,
+    extra: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Run ``steps`` steps of ``recipe`` (+ ``extra`` flags, which override it) with ``nproc`` processes; seconds per
+    step (median of the steps after the first ``skip``) and images/s."""
     threads = max(1, (os.cpu_count() or 1) // nproc)
+    batch = int((list(extra) + list(recipe))[(list(extra) + list(recipe)).index("--batch-size") + 1])
     with tempfile.TemporaryDirectory() as tmp:
-        args = [*RECIPE, "--out", tmp, "--steps", str(steps), "--threads", str(threads), "--checkpoint-every", str(steps)]
-        args += ["--data", data] if data else []
+        args = [*recipe, "--out", tmp, "--steps", str(steps), "--threads", str(threads), "--checkpoint-every", str(steps)]
+        args += ["--data", *([data] if isinstance(data, str) else data)] if data else []
+        args += list(extra)
         prefix = [sys.executable, "-m"] + (
             ["torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m"] if nproc > 1 else []
         )
@@ -95,8 +118,8 @@ def step_times(nproc: int, steps: int, data: str | None = None, skip: int = 2) -
             raise RuntimeError(f"training with {nproc} process(es) failed:\n{res.stderr[-2000:]}")
         dt = _times(Path(tmp) / "log.jsonl", skip)
     sec = statistics.median(dt)
-    return {"processes": nproc, "threads_each": threads, "steps_timed": len(dt), "s_per_step": round(sec, 3),
-            "images_per_s": round(int(RECIPE[RECIPE.index("--batch-size") + 1]) / sec, 2)}  # fmt: skip
+    return {"processes": nproc, "threads_each": threads, "batch": batch, "steps_timed": len(dt), "s_per_step": round(sec, 3),
+            "images_per_s": round(batch / sec, 2)}  # fmt: skip
 
 
 def epoch_estimate(
@@ -136,18 +159,48 @@ def _mean_side(cfg: TrainConfig, n: int = 32) -> float:
 
 
 def run(
-    steps: int = 12, nprocs: Sequence[int] = (1, 2), tflops: float = 15.0, workers_per_gpu: int = 8, data: str | None = None
+    steps: int = 12,
+    nprocs: Sequence[int] = (1, 2),
+    tflops: float = 15.0,
+    workers_per_gpu: int = 8,
+    data: str | Sequence[str] | None = None,
+    recipe: str = "project",
+    variants: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Measure and estimate (see the module docstring); returns the JSON record."""
+    """Measure and estimate (see the module docstring); returns the JSON record.
+
+    ``variants`` (names of :data:`VARIANTS`) replaces the ``nprocs`` rows by one row per variant of ``recipe``
+    (one process with all threads unless the variant says otherwise), all in the same call, on the same machine.
+    """
+    if recipe not in RECIPES:
+        raise SystemExit(f"--recipe {recipe!r}: choose one of {', '.join(RECIPES)}.")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}; known: {', '.join(repr(v) for v in VARIANTS)}.")
+    data_list = [data] if isinstance(data, str) else (list(data) if data else None)
     cfg = TrainConfig(
-        widths=[256, 128, 64], blocks=1, output_gate=True, objective_preset="project", data=[data] if data else None
+        widths=[256, 128, 64],
+        blocks=1,
+        output_gate=True,
+        objective_preset=recipe,
+        class_embedding="frozen" if recipe == "authors" else "learned",
+        data=data_list,
     )
     flops = step_flops(cfg)
     rate = loader_rate(cfg)
-    measured = [step_times(n, steps, data) for n in nprocs]
+    flags = RECIPES[recipe]
+    if variants:
+        measured = []
+        for v in variants:
+            spec = VARIANTS[v]
+            row = step_times(spec.get("processes", 1), steps, data_list, recipe=flags, extra=spec["flags"])
+            measured.append({"variant": v, **row})
+    else:
+        measured = [step_times(n, steps, data_list, recipe=flags) for n in nprocs]
     est = {str(g): epoch_estimate(flops["total"], cfg.batch_size, tflops, g, rate, workers_per_gpu) for g in (1, 8)}
     return {
-        "title": "Training speed of the masker (shipped Lite0 recipe, 224 px, global batch 16)",
+        "title": f"Training speed of the masker (Lite0, {recipe} recipe, 224 px, global batch 16)",
+        "recipe": recipe,
         "hardware": hardware(),
         "measured": measured,
         "flops_per_step": flops,
@@ -167,16 +220,28 @@ def run(
                 "Full-size ImageNet JPEGs (about 400 x 350 px on average) decode more slowly than the train sample's."
             ),
         },
-        "command": f"python -m paperlib.tools.trainspeed --steps {steps} --nprocs {' '.join(map(str, nprocs))}",
+        "command": f"python -m paperlib.tools.trainspeed --steps {steps} --recipe {recipe} "
+        + (" ".join(f"--variants {v!r}" for v in variants) if variants else f"--nprocs {' '.join(map(str, nprocs))}")
+        + (f" --data {' '.join(data_list)}" if data_list else ""),
     }
 
 
 def to_markdown(rec: dict[str, Any]) -> str:
     """The record as a Markdown table and notes."""
     lines = [f"## {rec['title']}", "", f"Hardware: {hardware_line(rec['hardware'])}.", ""]
-    lines += ["| processes | torch threads each | s / step (median) | images / s |", "|---|---|---|---|"]
-    for m in rec["measured"]:
-        lines.append(f"| {m['processes']} | {m['threads_each']} | {m['s_per_step']:.2f} | {m['images_per_s']:.1f} |")
+    if any("variant" in m for m in rec["measured"]):
+        base = rec["measured"][0]["images_per_s"]
+        lines += ["| variant | processes | torch threads each | batch | s / step (median) | images / s | vs first row |"]
+        lines += ["|---|---|---|---|---|---|---|"]
+        for m in rec["measured"]:
+            lines.append(
+                f"| {m['variant']} | {m['processes']} | {m['threads_each']} | {m['batch']} | {m['s_per_step']:.2f} "
+                f"| {m['images_per_s']:.1f} | {m['images_per_s'] / base:.2f}x |"
+            )
+    else:
+        lines += ["| processes | torch threads each | s / step (median) | images / s |", "|---|---|---|---|"]
+        for m in rec["measured"]:
+            lines.append(f"| {m['processes']} | {m['threads_each']} | {m['s_per_step']:.2f} | {m['images_per_s']:.1f} |")
     est = rec["estimate"]
     gpus = ", ".join(
         f"{g} GPU{'s' if g != '1' else ''}: {e['epoch_min']:g} min (compute {e['compute_min']:g}, loading {e['loading_min']:g})"
@@ -203,11 +268,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--nprocs", type=int, nargs="+", default=[1, 2], help="process counts to time")
     p.add_argument("--tflops", type=float, default=15.0, help="assumed sustained TFLOP/s per GPU for the epoch estimate")
     p.add_argument("--workers-per-gpu", type=int, default=8, help="loader processes per GPU for the epoch estimate")
-    p.add_argument("--data", default=None, help="training images (default: the ImageNet train sample)")
+    p.add_argument("--data", nargs="+", default=None, help="training images (default: the ImageNet train sample)")
+    p.add_argument("--recipe", choices=list(RECIPES), default="project", help="the shipped project recipe or the authors'")
+    p.add_argument("--variants", action="append", default=[], choices=list(VARIANTS), help="time these variants (repeatable)")
     p.add_argument("--out", default=None, help="JSON path (default figures/train_speed_<cpu|cuda>.json)")
     a = p.parse_args(argv)
-    rec = run(a.steps, a.nprocs, a.tflops, a.workers_per_gpu, a.data)
-    out = Path(a.out) if a.out else paths.FIGURES_DIR / f"train_speed_{'cuda' if torch.cuda.is_available() else 'cpu'}.json"
+    rec = run(a.steps, a.nprocs, a.tflops, a.workers_per_gpu, a.data, a.recipe, a.variants)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    default = (
+        f"train_speed_{device}.json" if a.recipe == "project" and not a.variants else f"train_speed_{device}_{a.recipe}.json"
+    )
+    out = Path(a.out) if a.out else paths.FIGURES_DIR / default
     md = to_markdown(rec)
     write_result(rec, md, out.parent, out.stem, newline=True)
     print(md)
