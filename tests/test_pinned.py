@@ -11,7 +11,7 @@ weights). The pinned masks are those of the weights alone, so the masker is load
 off here; :func:`test_hole_closing_only_raises_the_pinned_mask` checks what closing adds.
 
 Since session 12 the shipped Lite0 masker is a new one (the authors' recipe, step 500 of the long run;
-issue 25), shipped with closing off. Its pinned masks (``lite0_mask_*`` here and the closed mean in
+issue 25; its holes closed as well). Its pinned masks (``lite0_mask_*`` here and the closed mean in
 the second file) and the metrics of its mask (``evidence``, ``mask_box``, now a box inside the image,
 ``saliency_scores``, ``loc_error``) were rewritten then, by the code of that session, from the new weights; the code's
 behaviour stays pinned across versions by the unchanged Lite1, Lite2 and CIFAR-10 maskers, the black
@@ -93,7 +93,7 @@ def real_mask(image):
 
 
 def test_hole_closing_only_raises_the_pinned_mask(image, real_mask, one_thread):
-    assert not paperlib.load_masker("efficientnet_lite0").close_holes  # as shipped since session 12
+    assert paperlib.load_masker("efficientnet_lite0").close_holes  # as shipped
     with torch.no_grad():
         closed = _lite0_masker(True)(image, [285])
         # the open mask again, with the same number of threads (real_mask may have been made with

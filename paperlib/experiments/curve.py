@@ -331,6 +331,18 @@ def shipping_rule(candidate: torch.Tensor, shipped: torch.Tensor) -> dict[str, A
     }
 
 
+def _closing_words(inference: dict[str, Any]) -> str:
+    """How the decision chose hole closing, in words (empty for decisions made before it was chosen)."""
+    if "close_holes" not in inference or "speckle" not in inference:
+        return ""
+    ours, other = inference["speckle"], inference["other"]["speckle"]
+    state = "closed" if inference["close_holes"] else "open"
+    return (
+        f", with its masks' holes {state} (tuning error {inference['tune_error']} % {state}, "
+        f"{inference['other']['tune_error']} % otherwise; holes per mask {ours['holes']:g} against {other['holes']:g})"
+    )
+
+
 def summary_sentence(decision: dict[str, Any], curve_json: dict[str, Any]) -> str:
     """The README's sentence on a long run, generated from its shipping decision (``ship.json`` of
     :func:`paperlib.tools.retrain.ship_best`) and ``curve.json``, so that it cannot go stale."""
@@ -351,6 +363,7 @@ def summary_sentence(decision: dict[str, Any], curve_json: dict[str, Any]) -> st
         + f" the shipping rule there against the masker shipped before it (gain {rule['gain_points']:+.1f} ± "
         f"{rule['se_points']:.1f} points)"
         + (" and is the shipped Lite0 masker" if decision.get("shipped") else ", so it was not shipped")
+        + _closing_words(decision.get("inference", {}))
         + f". On images 1-400, never used to choose, it localises at {at05['error_1_400']} % (1-500: {at05['error_1_500']} %), "
         f"against {rep['references'][old]['error_1_400']} % for the earlier masker (paired gain "
         f"{pairs[old]['gain_points']:+.1f} ± {pairs[old]['se_points']:.1f} points) and "

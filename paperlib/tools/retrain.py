@@ -156,14 +156,24 @@ def export_snapshot(
 
 
 def ship_best(
-    run: Path, curve_json: Path, name: str, *, out: Path | None = None, dest: Path = CHECKPOINT_DIR, ship: bool = True
+    run: Path,
+    curve_json: Path,
+    name: str,
+    *,
+    against: Path | None = None,
+    out: Path | None = None,
+    dest: Path = CHECKPOINT_DIR,
+    ship: bool = True,
 ) -> dict:
     """Choose a run's snapshot on the tuning split, apply the shipping rule, report on held-out images, ship if it passes.
 
     1. The snapshot with the lowest tuning error at the paper's t = 0.5 in ``curve_json`` (validation
        images 401-500; ties go to the later step).
-    2. Its gate offset and threshold: :func:`~paperlib.experiments.curve.tune_inference` (same images).
-    3. :func:`~paperlib.experiments.curve.shipping_rule` against the shipped masker ``name`` on 401-500.
+    2. Its gate offset and threshold: :func:`~paperlib.experiments.curve.tune_inference` (same images), with the
+       mask's holes closed (``close_holes``) and open; the lower tuning error wins, a tie goes to closing (far fewer
+       holes: :func:`~paperlib.experiments.ablation.speckle` on the same images is recorded).
+    3. :func:`~paperlib.experiments.curve.shipping_rule` against the shipped masker ``name`` (or the masker file
+       ``against``, e.g. the one shipped before a re-decision) on 401-500.
     4. Errors on images 1-400 (never used to choose) and 1-500 against the shipped masker and Grad-CAM
        at its tuned alpha (``figures/gradcam_localisation.json``): :func:`~paperlib.experiments.curve.report_heldout`.
     5. With ``ship`` and a passing rule: :func:`export_snapshot` replaces the shipped files.
@@ -180,9 +190,16 @@ def ship_best(
     snap = run / "snapshots" / f"step{best['step']:06d}.pt"
     black_box = load_classifier(load_masker(snap).black_box)
     candidate = load_masker(snap)
-    inference = curve.tune_inference(candidate, black_box)
+    tuned = {}
+    for close in (True, False):
+        candidate.close_holes = close
+        tuned[close] = curve.tune_inference(candidate, black_box)
+        tuned[close]["speckle"] = _tuning_speckle(candidate, black_box)
+    close = tuned[True]["tune_error"] <= tuned[False]["tune_error"]
+    inference = {**tuned[close], "close_holes": close, "other": {k: v for k, v in tuned[not close].items() if k != "grid"}}
+    candidate.close_holes = close
     candidate.gate_offset, candidate.threshold = inference["gate_offset"], inference["threshold"]
-    shipped = load_masker(name)
+    shipped = load_masker(against if against else name)
     alpha = json.loads((FIGURES_DIR / "gradcam_localisation.json").read_text())["rows"][black_box.name]["alpha"]
     t_ship = shipped.threshold or 0.5
     readings = {"t=0.5": curve.per_image_correct("masker", black_box, masker=candidate, threshold=0.5)}
@@ -209,7 +226,8 @@ def ship_best(
         "hardware": hardware(),
     }
     if decision["shipped"]:
-        info = json.loads((CHECKPOINT_DIR / f"{name}.json").read_text()) if (CHECKPOINT_DIR / f"{name}.json").is_file() else {}
+        info_file = Path(against).with_suffix(".json") if against else CHECKPOINT_DIR / f"{name}.json"
+        info = json.loads(info_file.read_text()) if info_file.is_file() else {}
         cfg_args = json.loads((run / "config.json").read_text())
         train_args = _args_from_config(cfg_args)
         export_snapshot(
@@ -219,6 +237,7 @@ def ship_best(
             train_args,
             gate_offset=inference["gate_offset"],
             threshold=inference["threshold"],
+            close_holes=close,
             dest=dest,
             notes=(
                 f"Snapshot of step {best['step']} of the run {run.name} (chosen on ILSVRC2012 val 401-500 at t = 0.5); "
@@ -229,6 +248,22 @@ def ship_best(
     target = Path(out) if out else curve_json.with_name("ship.json")
     atomic_write_text(json.dumps(decision, indent=1) + "\n", target)
     return decision
+
+
+def _tuning_speckle(masker, black_box) -> dict[str, float]:
+    """Mean islands and holes per mask (:func:`~paperlib.experiments.ablation.speckle`) on validation images 401-500."""
+    import torch
+
+    from ..experiments.ablation import speckle
+    from ..experiments.evaluate import TUNE_SUBSET, val_batches
+
+    counts: dict[str, list] = {"islands": [], "holes": []}
+    for b in val_batches(black_box.input_size, limit=TUNE_SUBSET[1], batch_size=50, start=TUNE_SUBSET[0]):
+        with torch.no_grad():
+            low = masker(b.images, b.labels, return_aux=True).mask_low
+        for k, v in speckle(low).items():
+            counts[k].append(v.float())
+    return {k: round(float(torch.cat(v).mean()), 2) for k, v in counts.items()}
 
 
 def _args_from_config(cfg: dict) -> list[str]:
@@ -341,11 +376,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     ap.add_argument("--curve", type=Path, help="the curve.json of --ship-best (python -m paperlib.experiments.curve)")
     ap.add_argument("--dry-run", action="store_true", help="with --ship-best: decide and report, do not ship")
+    ap.add_argument("--against", type=Path, help="with --ship-best: the masker file to compare with (default: the shipped one)")
     a = ap.parse_args(argv)
     if a.ship_best:
         if not a.name or not a.curve:
             ap.error("--ship-best needs --name (the shipped masker to compare with) and --curve")
-        d = ship_best(a.ship_best, a.curve, a.name, ship=not a.dry_run)
+        d = ship_best(a.ship_best, a.curve, a.name, against=a.against, ship=not a.dry_run)
         print(json.dumps({k: d[k] for k in ("snapshot", "inference", "shipping_rule", "shipped")}, indent=1))
         return
     if a.export:
