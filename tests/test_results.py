@@ -28,6 +28,12 @@ def test_readme_table1_is_the_full_preset_reference():
     ):
         assert t1[bb]["n"] == 500
         assert f"{label} | **{t1[bb]['ours']:.1f} %** (`full`)" in README, bb
+        r = t1[bb]  # the tuned-threshold reading beside Grad-CAM, on 1-500 and on 1-400 (never used to choose)
+        assert (
+            f"at its tuned t = {r['tuned t']:g}: {r['ours (tuned t)']:.1f} % (1-400: {r['1-400: ours (tuned t)']:.1f} %); "
+            f"Grad-CAM at its tuned alpha {r['Grad-CAM (tuned alpha)']:.1f} % (1-400: {r['1-400: Grad-CAM']:.1f} %; "
+            f"masker's paired gain {r['1-400: gain over Grad-CAM']})"
+        ) in README, bb
     assert f"centre box on the same images: {t1['efficientnet_lite0']['center box (ours)']:.1f} %" in README
 
 
