@@ -106,8 +106,7 @@ display(
             if all("ours (tuned t)" in r for r in full["rows"])
             else "\n\n"
         )
-        +
-        f"**Table 2** (preset `{t2['preset']}`, {t2['data']}, Lite0): masker {m} %, centre box {c} %, Grad {g} %, "
+        + f"**Table 2** (preset `{t2['preset']}`, {t2['data']}, Lite0): masker {m} %, centre box {c} %, Grad {g} %, "
         f"guided backprop {gb} %, CAM (Grad-CAM) {cam} %, iterative Mask {mask} % (on {n_mask} images). "
         + (
             f"Better than the masker: {', '.join(f'{k} ({rows[k]} %)' for k in better)}, so the paper's ordering is "
