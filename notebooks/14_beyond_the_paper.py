@@ -38,16 +38,11 @@ from paperlib.tools.reproduce import requires
 requires("imagenet")  # validation images with boxes; without them make reproduce skips this notebook
 
 # %%
-import json
+from functools import partial
 
-import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
-import torch
 from IPython.display import Markdown, display
 
-from paperlib.core import faithfulness as fa
-from paperlib.core import paths
 from paperlib.core.classifiers import load_classifier
 from paperlib.core.storage import load_masker
 from paperlib.experiments import beyond, presets
@@ -56,61 +51,31 @@ from paperlib.tools import viz, widgets
 
 interactive = widgets.enabled(interactive)
 
-
-def committed(name: str) -> dict | None:
-    """A committed result under figures/ (None when it is missing)."""
-    path = paths.FIGURES_DIR / name
-    return json.loads(path.read_text()) if path.exists() else None
-
-
 cfg = presets.check_preset(preset, beyond.PRESETS)
-before = committed("beyond.json" if preset == "full" else f"beyond_{preset}.json")  # read before this run overwrites it
+before = beyond.committed("beyond.json" if preset == "full" else f"beyond_{preset}.json")  # read before this run overwrites it
 result = beyond.run(cfg, progress=False)
 beyond.write_outputs(result)
 if before is not None and (before["preset"], before["n"]) == (result["preset"], result["n"]):
     # the same preset on the same images: every AUC and accuracy must repeat the committed run (float noise aside)
-    for m, r in result["maps"].items():
-        for k, v in r.items():
-            assert abs(v - before["maps"][m][k]) < 2e-3, f"{m} {k}: {v:.4f} here, {before['maps'][m][k]:.4f} committed"
+    diff = beyond.differences(result, before, tol=2e-3)
+    assert not diff, "; ".join(diff)
     print(f"every map metric repeats the committed {preset} run within 2e-3")
 display(Markdown(beyond.to_markdown(result)))
-main = (committed("beyond.json") if preset != "full" else None) or result
+main = (beyond.committed("beyond.json") if preset != "full" else None) or result
 print(f"figures below: the {main['preset']} preset ({main['n']} images)")
 
 # %% [markdown]
 # ## Deletion, insertion and the pointing game per method
 
 # %%
-maps = pd.DataFrame(main["maps"]).T.rename(index=beyond.LABELS)
-fig, axes = plt.subplots(1, 3, figsize=(14, 3.4))
-for ax, (cols, title) in zip(
-    axes,
-    [
-        (["deletion_blur", "deletion_grey"], "deletion AUC (lower = more faithful)"),
-        (["insertion_blur", "insertion_grey"], "insertion AUC (higher = more faithful)"),
-        (["pointing"], "pointing game accuracy"),
-    ],
-):
-    long = maps[cols].reset_index(names="method").melt(id_vars="method", var_name="metric", value_name="value")
-    sns.barplot(data=long, x="method", y="value", hue="metric", ax=ax)
-    ax.set_title(title, fontsize=9)
-    ax.set_xlabel("")
-    ax.tick_params(axis="x", rotation=40, labelsize=7)
-    ax.legend(fontsize=7)
-fig.suptitle(f"{main['data']}, preset {main['preset']}", fontsize=9)
-viz.save_figure(fig, "beyond_faithfulness")
+viz.save_figure(viz.beyond_faithfulness_figure(main), "beyond_faithfulness")
 
 # %% [markdown]
 # ## Does the saliency metric's reading change the ranking?
 
 # %%
-boxes = pd.DataFrame(main["boxes"]).T.rename(index=beyond.LABELS)
-long = boxes[list(beyond.READINGS)].reset_index(names="box").melt(id_vars="box", var_name="reading", value_name="s(a, p)")
-fig2, ax2 = plt.subplots(figsize=(6, 3.6))
-sns.pointplot(data=long, x="reading", y="s(a, p)", hue="box", ax=ax2)
-ax2.set_title("saliency metric of each box, read three ways (lower = better)", fontsize=9)
-viz.save_figure(fig2, "beyond_metric_bias")
-ranks = {r: [beyond.LABELS[m] for m in order] for r, order in main["rankings"].items()}
+viz.save_figure(viz.beyond_readings_figure(main), "beyond_metric_bias")
+ranks = beyond.ranked_labels(main)
 display(pd.DataFrame(ranks, index=[f"#{i + 1}" for i in range(len(next(iter(ranks.values()))))]))
 
 # %% [markdown]
@@ -121,26 +86,15 @@ display(pd.DataFrame(ranks, index=[f"#{i + 1}" for i in range(len(next(iter(rank
 bb = load_classifier(main["config"]["black_box"])
 masker = load_masker(main["config"]["black_box"], black_box=main["config"]["black_box"])
 batch = next(val_batches(bb.input_size, limit=min(main["n"], 8), batch_size=8))
-
-
-def show_image(i: int = 0):
-    x, y = batch.images[i : i + 1], batch.labels[i : i + 1]
-    f, ax = plt.subplots(2, len(cfg.methods), figsize=(2.2 * len(cfg.methods), 4.6))
-    for j, m in enumerate(cfg.methods):
-        sal = beyond.method_maps(m, x, y, bb, masker, mask_iterations=cfg.mask_iterations)
-        ax[0, j].imshow(sal[0, 0], cmap="magma")
-        ax[0, j].set_title(beyond.LABELS[m], fontsize=8)
-        ax[0, j].axis("off")
-        steps = main["config"]["steps"]
-        for fn, style in ((fa.deletion_curve, "-"), (fa.insertion_curve, "--")):
-            c = fn(bb, x, sal, y, steps=steps)[0]
-            ax[1, j].plot(torch.linspace(0, 1, steps + 1), c, style)
-        ax[1, j].set_ylim(0, 1)
-        ax[1, j].set_xlabel("share of pixels", fontsize=7)
-    ax[1, 0].set_ylabel("p(class): deletion -, insertion --", fontsize=7)
-    return f
-
-
+show_image = partial(
+    viz.beyond_one_image_figure,
+    batch,
+    black_box=bb,
+    masker=masker,
+    methods=cfg.methods,
+    steps=main["config"]["steps"],
+    mask_iterations=cfg.mask_iterations,
+)
 if interactive:
     import ipywidgets as W
 
@@ -161,23 +115,13 @@ else:
 # maximum, the value tuned for Grad and Grad-CAM on images 401-500, instead of tuning occlusion's).
 
 # %%
-few = committed("beyond_20.json")
+few = beyond.committed("beyond_20.json")
 if few is not None:
     display(Markdown(beyond.to_markdown(few)))
     mf = few["maps"]
     for m, r in mf.items():
         assert all(0 <= r[k] <= 1 for k in r), f"{m}: an AUC or accuracy outside [0, 1]"
-    by_ins = sorted(mf, key=lambda m: -mf[m]["insertion_blur"])
-    by_del = sorted(mf, key=lambda m: mf[m]["deletion_blur"])
-    display(
-        Markdown(
-            f"On {few['data']}: insertion AUC (blur), best first: "
-            + ", ".join(f"{beyond.LABELS[m]} {mf[m]['insertion_blur']:.3f}" for m in by_ins)
-            + ". Deletion AUC (blur), best first: "
-            + ", ".join(f"{beyond.LABELS[m]} {mf[m]['deletion_blur']:.3f}" for m in by_del)
-            + f". {few['n']} images: differences of a few hundredths are within noise here."
-        )
-    )
+    display(Markdown(beyond.ranking_sentence(few)))
 else:
     print("figures/beyond_20.json is missing: see the command above.")
 
@@ -188,31 +132,7 @@ else:
 for m, r in main["maps"].items():
     assert all(0 <= r[k] <= 1 for k in r), f"{m}: an AUC or accuracy outside [0, 1]"
 assert main["boxes"]["ground_truth"]["error"] == 0.0, "the ground-truth box must localise every image"
-mk, rnd = main["maps"]["masker"], main["maps"]["random"]
-lines = [
-    f"- On {main['data']}, the masking model's deletion AUC (blur) is {mk['deletion_blur']:.3f} against "
-    f"{rnd['deletion_blur']:.3f} for a random map, its insertion AUC (blur) {mk['insertion_blur']:.3f} against "
-    f"{rnd['insertion_blur']:.3f}; pointing game {100 * mk['pointing']:.1f} % (random {100 * rnd['pointing']:.1f} %).",
-    "- Best deletion AUC (blur): "
-    + min(main["maps"], key=lambda m: main["maps"][m]["deletion_blur"]).replace("_", " ")
-    + "; best insertion AUC (blur): "
-    + max(main["maps"], key=lambda m: main["maps"][m]["insertion_blur"]).replace("_", " ")
-    + "; best pointing: "
-    + max(main["maps"], key=lambda m: main["maps"][m]["pointing"]).replace("_", " ")
-    + ".",
-]
-same = ranks["squash"] == ranks["pad"] == ranks["blur"]
-lines.append(
-    "- The saliency metric ranks the boxes "
-    + (
-        "the same way under all three readings."
-        if same
-        else "differently under the three readings: " + "; ".join(f"{r}: {' < '.join(o)}" for r, o in ranks.items()) + "."
-    )
-)
-if main["preset"] != "full":
-    lines.append(f"- Preset `{main['preset']}` on {main['n']} images: too few to draw conclusions; the full preset scores 500.")
-display(Markdown("\n".join(lines)))
+display(Markdown("\n".join(beyond.summary_lines(main))))
 
 # %% [markdown]
 # ## Does each map depend on the black box? The model-randomisation check
@@ -233,7 +153,7 @@ from paperlib.experiments import sanity
 check = sanity.run(presets.check_preset(preset, sanity.PRESETS), progress=False)
 sanity.write_outputs(check)
 display(Markdown("**This run:**\n\n" + sanity.to_markdown(check)))
-full_check = committed("sanity.json")
+full_check = beyond.committed("sanity.json")
 if full_check is not None and preset != "full":
     display(Markdown("**Full preset (committed):**\n\n" + sanity.to_markdown(full_check)))
 
@@ -287,7 +207,7 @@ else:
 # or the encoder (`python -m paperlib.experiments.architecture`, `figures/architecture.json`):
 
 # %%
-arch = committed("architecture.json")
+arch = beyond.committed("architecture.json")
 if arch is not None:
     from paperlib.experiments import architecture
 

@@ -43,6 +43,7 @@ from ..core._common import check_maps, hardware, hardware_line, write_result
 from ..core.classifiers import load_classifier
 from ..core.data import imagenet_folder
 from ..core.errors import InputError
+from ..core.metrics import decode_correct, encode_correct, paired_gain
 from ..core.objective import apply_mask, gaussian_blur
 from ..core.paths import FIGURES_DIR
 from ..core.storage import load_masker
@@ -64,6 +65,15 @@ __all__ = [
     "total_steps",
     "ablation_table",
     "to_markdown",
+    "TRAIN_SAMPLE_IMAGES",
+    "mask_columns",
+    "table_rows",
+    "summary_lines",
+    "recipe_rows",
+    "image_curve",
+    "recipe_lines",
+    "lite1_rows",
+    "lite1_sentence",
     "main",
 ]
 
@@ -198,47 +208,6 @@ def error_of(correct: dict[float, torch.Tensor], part: slice = slice(None)) -> d
         str(t): round(100.0 * (1 - float(c[part].float().mean())), 1) if len(c[part]) else float("nan")
         for t, c in correct.items()
     }
-
-
-def paired_gain(new: torch.Tensor, old: torch.Tensor) -> dict[str, float]:
-    """Paired comparison of two maskers' per-image localisation correctness on the same images.
-
-    Returns the gain in error points (old error - new error, positive = the new one is better), its
-    paired standard error ``std(d) / sqrt(n)`` of ``d_i = new_i - old_i`` (in points), ``n`` and both errors.
-
-    >>> paired_gain(torch.tensor([1, 1, 0, 1]).bool(), torch.tensor([1, 0, 0, 1]).bool())
-    {'gain_points': 25.0, 'se_points': 25.0, 'n': 4, 'err_new': 25.0, 'err_old': 50.0}
-    """
-    d = new.float() - old.float()
-    n = len(d)
-    se = float(d.std(unbiased=True)) / n**0.5 if n > 1 else float("nan")
-    return {
-        "gain_points": round(100 * float(d.mean()), 1),
-        "se_points": round(100 * se, 1),
-        "n": n,
-        "err_new": round(100 * (1 - float(new.float().mean())), 1),
-        "err_old": round(100 * (1 - float(old.float().mean())), 1),
-    }
-
-
-def encode_correct(correct: torch.Tensor) -> str:
-    """Per-image correctness as a compact string, one ``"0"``/``"1"`` per image, for a result JSON.
-
-    >>> encode_correct(torch.tensor([True, False, True]))
-    '101'
-    """
-    return "".join("1" if bool(c) else "0" for c in correct.reshape(-1).tolist())
-
-
-def decode_correct(text: str) -> torch.Tensor:
-    """The inverse of :func:`encode_correct`.
-
-    Raises:
-        InputError: ``text`` holds characters other than ``0`` and ``1``.
-    """
-    if set(text) - {"0", "1"}:
-        raise InputError("per-image correctness must be a string of 0 and 1 (as written by encode_correct).")
-    return torch.tensor([c == "1" for c in text], dtype=torch.bool)
 
 
 def paired_rows(new: dict[str, Any], old: dict[str, Any], threshold: str = "0.5") -> dict[str, dict[str, float]] | None:
@@ -378,6 +347,192 @@ def to_markdown(result: dict[str, Any]) -> str:
     if result.get("notes"):
         lines += ["", result["notes"]]
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- reading the committed tables
+#: Distinct images of the ImageNet train sample (``imagenet/train-sample``), the base recipe's data.
+TRAIN_SAMPLE_IMAGES = 3035
+_TUNING_COLUMNS = ("saliency", "box_area", "area", "islands", "holes", "p_kept", "p_removed")
+
+
+def mask_columns(row: dict[str, Any]) -> dict[str, float]:
+    """The tuning split's mask statistics of one evaluated row, under the names the tables show.
+
+    Example:
+        >>> t = {"saliency": -1.0, "area": 0.4, "islands": 0.5, "holes": 2.0, "p_removed": 0.1}
+        >>> list(mask_columns({"tuning": t}))
+        ['saliency (Flickr)', 'area', 'islands', 'holes', 'p removed']
+    """
+    t = row["tuning"]
+    return {
+        "saliency (Flickr)": t["saliency"],
+        "area": t["area"],
+        "islands": t["islands"],
+        "holes": t["holes"],
+        "p removed": t["p_removed"],
+    }
+
+
+def table_rows(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ablation (``ablation.json``) as row name -> columns: steps, change, tuning criteria, errors.
+
+    Errors: ``tune err @0.5`` (val 401-500), ``err 1-400 @0.5`` (never used to choose) and
+    ``val err @<t>`` (val 1-500) for every threshold recorded; None where a row has no such entry.
+    """
+    return {
+        name: {
+            "steps": r["steps"],
+            "change": r["change"],
+            **{k: r["tuning"][k] for k in _TUNING_COLUMNS},
+            "tune err @0.5": r.get("tune_error", {}).get("0.5"),
+            "err 1-400 @0.5": r.get("report_error", {}).get("0.5"),
+            **{f"val err @{t}": e for t, e in r["val_error"].items()},
+        }
+        for name, r in result["rows"].items()
+    }
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    """What the ablation says, as Markdown bullets: the chosen row against ``shipped`` and ``control``.
+
+    The tuning-split and held-out errors, the saliency metric, the mask area, holes and p(removed),
+    the reported error at 0.5, and the rows behind the chosen one on the saliency metric.
+    """
+    rows, chosen = result["rows"], result["chosen"]
+    base, ctrl, ch = rows["shipped"], rows["control"], rows[chosen]
+    lines = [
+        f"- On the box tuning split (validation images 401-500) the tuning-best row `{chosen}` localises with "
+        f"{ch['tune_error']['0.5']:.1f} % error against {base['tune_error']['0.5']:.1f} % for the shipped masker; on images "
+        f"1-400, never used to choose, {ch['report_error']['0.5']:.1f} % against {base['report_error']['0.5']:.1f} %.",
+        f"- On the tuning split, 150 more steps of the shipped recipe (control) moved the saliency metric from "
+        f"{base['tuning']['saliency']:.3f} to {ctrl['tuning']['saliency']:.3f}; the best row on that metric, `{chosen}` "
+        f"({ch['change']}) reached **{ch['tuning']['saliency']:.3f}**, with mean mask area "
+        f"{ch['tuning']['area']:.2f} (shipped {base['tuning']['area']:.2f}) and {ch['tuning']['holes']:.1f} holes "
+        f"per mask (shipped {base['tuning']['holes']:.1f}); removing its mask leaves p = {ch['tuning']['p_removed']:.2f} "
+        f"of the class (shipped {base['tuning']['p_removed']:.2f}).",
+        f"- Reported on validation images 1-{base['n_val']}, at the paper's threshold 0.5: shipped "
+        f"{base['val_error']['0.5']:.1f} %, control {ctrl['val_error']['0.5']:.1f} %, `{chosen}` "
+        f"{ch['val_error']['0.5']:.1f} %.",
+    ]
+    worse = {n: r["tuning"]["saliency"] for n, r in rows.items() if r["tuning"]["saliency"] > ch["tuning"]["saliency"]}
+    lines.append(
+        "- Rows behind it on the tuning split's saliency metric: "
+        + ", ".join(f"`{n}` {v:.3f}" for n, v in sorted(worse.items(), key=lambda kv: kv[1]))
+        + "."
+    )
+    return lines
+
+
+def _gain_text(paired: dict[str, Any], key: str) -> str:
+    if key not in paired:
+        return ""
+    p = paired[key]["val_1_500"]
+    return f"{p['gain_points']:+.1f} ± {p['se_points']:.1f}"
+
+
+def recipe_rows(recipe: dict[str, Any], changes: dict[str, dict[str, tuple[Any, Any]]]) -> dict[str, dict[str, Any]]:
+    """The from-scratch recipe rows (``recipe_200.json``) as row name -> columns, the ``base*`` rows first.
+
+    Args:
+        recipe: The committed result (``rows`` and, where computed, ``paired``).
+        changes: Row name -> what its training configuration changes from the base's
+            (:func:`paperlib.experiments.architecture.config_changes`): key -> (base value, row value).
+
+    Returns:
+        Per row: the changes in words, the errors on val 1-500 and 401-500, the paired gain over the
+        base on 1-500 (``"gain ± se"``, empty without a paired result) and :func:`mask_columns`.
+    """
+    rows, paired = recipe["rows"], recipe.get("paired", {})
+    order = sorted(rows, key=lambda n: not n.startswith("base"))
+    return {
+        n: {
+            "changes (from the configs)": "; ".join(f"{k}: {a} -> {b}" for k, (a, b) in changes[n].items()) or "-",
+            "val err 1-500": rows[n]["val_error"]["0.5"],
+            "tune err 401-500": rows[n]["tune_error"]["0.5"],
+            "gain vs base 1-500 (pts)": _gain_text(paired, f"base vs {n}"),
+            **mask_columns(rows[n]),
+        }
+        for n in order
+    }
+
+
+def image_curve(changes: dict[str, dict[str, tuple[Any, Any]]], all_images: int = TRAIN_SAMPLE_IMAGES) -> dict[int, str]:
+    """The learning curve over distinct training images: number of images -> recipe row.
+
+    The rows that change nothing but ``max_images`` (the base itself counts with ``all_images``; the
+    second seed does not).
+
+    Example:
+        >>> image_curve({"base": {}, "base_seed1": {"seed": (0, 1)}, "images_500": {"max_images": (None, 500)}})
+        {3035: 'base', 500: 'images_500'}
+    """
+    return {
+        (changes[n].get("max_images", (0, 0))[1] or all_images): n
+        for n in changes
+        if set(changes[n]) <= {"max_images"} and n != "base_seed1"
+    }
+
+
+def recipe_lines(recipe: dict[str, Any], base: str = "base", seed_row: str = "base_seed1") -> list[str]:
+    """What the recipe rows say, as Markdown bullets: the seed's own difference, then each row against it.
+
+    A change counts only if its paired gain over the base on images 1-500 is beyond two paired
+    standard errors and beyond the difference a second seed of the base makes.
+    """
+    rows, paired = recipe["rows"], recipe["paired"]
+    ref = rows[base]
+    seed = paired[f"{base} vs {seed_row}"]["val_1_500"]
+    lines = [
+        f"- Seed alone: the base recipe with seed 1 localises with {rows[seed_row]['val_error']['0.5']:.1f} % "
+        f"against {ref['val_error']['0.5']:.1f} % (seed 0) on images 1-500: a paired difference of "
+        f"{seed['gain_points']:+.1f} ± {seed['se_points']:.1f} points. The paired standard error measures which images "
+        "were tested, not the training's own randomness; a change counts only if its gain is beyond two paired "
+        f"standard errors **and** beyond the seed's own difference ({abs(seed['gain_points']):.1f} points)."
+    ]
+    for n, r in rows.items():
+        if n.startswith(base):
+            continue
+        p = paired[f"{base} vs {n}"]["val_1_500"]
+        counts = abs(p["gain_points"]) > max(2 * p["se_points"], abs(seed["gain_points"]))
+        lines.append(
+            f"- `{n}`: {r['val_error']['0.5']:.1f} % on images 1-500 (paired gain {p['gain_points']:+.1f} ± "
+            f"{p['se_points']:.1f}: {'counts' if counts else 'within the noise'}), {r['tune_error']['0.5']:.1f} % on the "
+            f"tuning images; saliency metric {r['tuning']['saliency']:.3f} (base {ref['tuning']['saliency']:.3f}), "
+            f"area {r['tuning']['area']:.2f}, {r['tuning']['islands']:.2f} islands per mask, removing the mask "
+            f"leaves p = {r['tuning']['p_removed']:.2f}."
+        )
+    return lines
+
+
+def lite1_rows(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The Lite1 ablation (``ablation_lite1.json``) as row name -> steps, the three errors at 0.5, :func:`mask_columns`."""
+    return {
+        n: {
+            "steps": r["steps"],
+            "tune err 401-500": r["tune_error"]["0.5"],
+            "err 1-400": r["report_error"]["0.5"],
+            "val err 1-500": r["val_error"]["0.5"],
+            **mask_columns(r),
+        }
+        for n, r in result["rows"].items()
+    }
+
+
+def lite1_sentence(result: dict[str, Any], reference: str = "shipped_closed") -> str:
+    """Whether the new Lite1 row passes the shipping rule against the shipped masker, in one sentence.
+
+    The rule: its paired gain on the tuning images (val 401-500) exceeds twice the paired standard
+    error; the gain on images 1-400 (never used to choose) is given beside it.
+    """
+    new = next(n for n in result["rows"] if n != reference)
+    gain = result["rows"][new][f"paired_vs_{reference}"]
+    t = gain["tune_401_500"]
+    passes = t["gain_points"] > 2 * t["se_points"]
+    return (
+        f"Lite1, `{new}` against the shipped masker on the tuning images: {t['gain_points']:+.1f} ± "
+        f"{t['se_points']:.1f} points ({'passes' if passes else 'does not pass'} the rule); on images 1-400 "
+        f"{gain['report_1_400']['gain_points']:+.1f} ± {gain['report_1_400']['se_points']:.1f}."
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -27,6 +27,7 @@ Run ``python -m paperlib.experiments.beyond --preset quick|full`` (writes
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -60,6 +61,11 @@ __all__ = [
     "run",
     "to_markdown",
     "write_outputs",
+    "committed",
+    "differences",
+    "ranked_labels",
+    "ranking_sentence",
+    "summary_lines",
     "main",
 ]
 
@@ -309,6 +315,90 @@ def to_markdown(res: dict[str, Any]) -> str:
 def write_outputs(res: dict[str, Any], folder: Path = FIGURES_DIR) -> Path:
     """Write ``<folder>/<table>.json`` and ``.md`` (``beyond`` for the full preset, ``beyond_<preset>`` otherwise)."""
     return write_result(res, to_markdown(res), folder, res["table"])[0]
+
+
+# --------------------------------------------------------------------------- reading results
+def committed(name: str, folder: Path = FIGURES_DIR) -> dict[str, Any] | None:
+    """A committed JSON result under ``folder`` (default ``figures/``), or None when it is missing.
+
+    Args:
+        name: File name, e.g. ``"beyond.json"`` or ``"sanity.json"``.
+        folder: Where the results are.
+    """
+    path = Path(folder) / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def differences(res: dict[str, Any], before: dict[str, Any], tol: float = 2e-3) -> list[str]:
+    """The map metrics of ``res`` that differ from ``before`` (same preset, same images) by ``tol`` or more.
+
+    Returns:
+        One line per metric, ``"<method> <metric>: <here> here, <before> committed"``; empty when all repeat.
+
+    Example:
+        >>> differences({"maps": {"grad": {"pointing": 0.5}}}, {"maps": {"grad": {"pointing": 0.5001}}})
+        []
+        >>> differences({"maps": {"grad": {"pointing": 0.5}}}, {"maps": {"grad": {"pointing": 0.6}}})
+        ['grad pointing: 0.5000 here, 0.6000 committed']
+    """
+    out = []
+    for m, r in res["maps"].items():
+        for k, v in r.items():
+            if not abs(v - before["maps"][m][k]) < tol:
+                out.append(f"{m} {k}: {v:.4f} here, {before['maps'][m][k]:.4f} committed")
+    return out
+
+
+def ranked_labels(res: dict[str, Any]) -> dict[str, list[str]]:
+    """Reading -> the boxes' labels, best saliency metric first (``res["rankings"]`` in words)."""
+    return {r: [LABELS[m] for m in order] for r, order in res["rankings"].items()}
+
+
+def ranking_sentence(res: dict[str, Any]) -> str:
+    """The methods of a run ranked by insertion AUC and by deletion AUC (blur), best first, in one paragraph."""
+    mf = res["maps"]
+    by_ins = sorted(mf, key=lambda m: -mf[m]["insertion_blur"])
+    by_del = sorted(mf, key=lambda m: mf[m]["deletion_blur"])
+    return (
+        f"On {res['data']}: insertion AUC (blur), best first: "
+        + ", ".join(f"{LABELS[m]} {mf[m]['insertion_blur']:.3f}" for m in by_ins)
+        + ". Deletion AUC (blur), best first: "
+        + ", ".join(f"{LABELS[m]} {mf[m]['deletion_blur']:.3f}" for m in by_del)
+        + f". {res['n']} images: differences of a few hundredths are within noise here."
+    )
+
+
+def summary_lines(res: dict[str, Any]) -> list[str]:
+    """What a run says, as Markdown bullets: the masking model against a random map, the best method
+    on each metric, whether the three readings rank the boxes alike, and a warning below the full preset.
+    """
+    maps = res["maps"]
+    mk, rnd = maps["masker"], maps["random"]
+    ranks = ranked_labels(res)
+    lines = [
+        f"- On {res['data']}, the masking model's deletion AUC (blur) is {mk['deletion_blur']:.3f} against "
+        f"{rnd['deletion_blur']:.3f} for a random map, its insertion AUC (blur) {mk['insertion_blur']:.3f} against "
+        f"{rnd['insertion_blur']:.3f}; pointing game {100 * mk['pointing']:.1f} % (random {100 * rnd['pointing']:.1f} %).",
+        "- Best deletion AUC (blur): "
+        + min(maps, key=lambda m: maps[m]["deletion_blur"]).replace("_", " ")
+        + "; best insertion AUC (blur): "
+        + max(maps, key=lambda m: maps[m]["insertion_blur"]).replace("_", " ")
+        + "; best pointing: "
+        + max(maps, key=lambda m: maps[m]["pointing"]).replace("_", " ")
+        + ".",
+    ]
+    same = ranks["squash"] == ranks["pad"] == ranks["blur"]
+    lines.append(
+        "- The saliency metric ranks the boxes "
+        + (
+            "the same way under all three readings."
+            if same
+            else "differently under the three readings: " + "; ".join(f"{r}: {' < '.join(o)}" for r, o in ranks.items()) + "."
+        )
+    )
+    if res["preset"] != "full":
+        lines.append(f"- Preset `{res['preset']}` on {res['n']} images: too few to draw conclusions; the full preset scores 500.")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> None:

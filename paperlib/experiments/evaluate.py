@@ -29,6 +29,7 @@ from ..core._common import hardware, hardware_line
 from ..core.classifiers import load_classifier
 from ..core.data import ImageNetVal, cifar10_tensors
 from ..core.errors import InputError
+from ..core.metrics import encode_correct, paired_gain
 from ..core.paths import FIGURES_DIR
 from ..core.storage import load_masker
 from . import baselines, iterative, presets
@@ -371,8 +372,6 @@ def _heldout_columns(r: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Table 1's columns on validation images 1-400 only (never used to choose a threshold): the masker at its tuned
     threshold and Grad-CAM at its tuned alpha, and the masker's paired gain over Grad-CAM (positive: fewer errors),
     with its paired standard error; empty when fewer than 500 images were scored."""
-    from .ablation import encode_correct, paired_gain  # ablation imports this module
-
     lo = TUNE_SUBSET[0]
     if r["masker_tuned"]["n"] < sum(TUNE_SUBSET):
         return {}

@@ -190,15 +190,7 @@ def ship_best(
     snap = run / "snapshots" / f"step{best['step']:06d}.pt"
     black_box = load_classifier(load_masker(snap).black_box)
     candidate = load_masker(snap)
-    tuned = {}
-    for close in (True, False):
-        candidate.close_holes = close
-        tuned[close] = curve.tune_inference(candidate, black_box)
-        tuned[close]["speckle"] = _tuning_speckle(candidate, black_box)
-    close = tuned[True]["tune_error"] <= tuned[False]["tune_error"]
-    inference = {**tuned[close], "close_holes": close, "other": {k: v for k, v in tuned[not close].items() if k != "grid"}}
-    candidate.close_holes = close
-    candidate.gate_offset, candidate.threshold = inference["gate_offset"], inference["threshold"]
+    inference = _tune_with_closing(candidate, black_box)
     shipped = load_masker(against if against else name)
     alpha = json.loads((FIGURES_DIR / "gradcam_localisation.json").read_text())["rows"][black_box.name]["alpha"]
     t_ship = shipped.threshold or 0.5
@@ -226,28 +218,48 @@ def ship_best(
         "hardware": hardware(),
     }
     if decision["shipped"]:
-        info_file = Path(against).with_suffix(".json") if against else CHECKPOINT_DIR / f"{name}.json"
-        info = json.loads(info_file.read_text()) if info_file.is_file() else {}
-        cfg_args = json.loads((run / "config.json").read_text())
-        train_args = _args_from_config(cfg_args)
-        export_snapshot(
-            run,
-            best["step"],
-            name,
-            train_args,
-            gate_offset=inference["gate_offset"],
-            threshold=inference["threshold"],
-            close_holes=close,
-            dest=dest,
-            notes=(
-                f"Snapshot of step {best['step']} of the run {run.name} (chosen on ILSVRC2012 val 401-500 at t = 0.5); "
-                f"replaces the masker trained with `{info.get('command', '?')}` under the shipping rule "
-                f"(tuning-split gain {rule['gain_points']:+.1f} +- {rule['se_points']:.1f} points)."
-            ),
-        )
+        _ship_decision(run, best["step"], name, inference, rule, against=against, dest=dest)
     target = Path(out) if out else curve_json.with_name("ship.json")
     atomic_write_text(json.dumps(decision, indent=1) + "\n", target)
     return decision
+
+
+def _tune_with_closing(candidate, black_box) -> dict:
+    """Gate offset and threshold chosen on val 401-500 with the holes closed and open (the lower tuning error wins, a
+    tie goes to closing); the candidate is left set to the choice. Returns the chosen settings with the other's."""
+    from ..experiments import curve
+
+    tuned = {}
+    for close in (True, False):
+        candidate.close_holes = close
+        tuned[close] = curve.tune_inference(candidate, black_box)
+        tuned[close]["speckle"] = _tuning_speckle(candidate, black_box)
+    close = tuned[True]["tune_error"] <= tuned[False]["tune_error"]
+    candidate.close_holes = close
+    candidate.gate_offset, candidate.threshold = tuned[close]["gate_offset"], tuned[close]["threshold"]
+    return {**tuned[close], "close_holes": close, "other": {k: v for k, v in tuned[not close].items() if k != "grid"}}
+
+
+def _ship_decision(run: Path, step: int, name: str, inference: dict, rule: dict, *, against: Path | None, dest: Path) -> Path:
+    """Export the chosen snapshot with its inference settings and a note naming the masker it replaces."""
+    info_file = Path(against).with_suffix(".json") if against else CHECKPOINT_DIR / f"{name}.json"
+    info = json.loads(info_file.read_text()) if info_file.is_file() else {}
+    train_args = _args_from_config(json.loads((run / "config.json").read_text()))
+    return export_snapshot(
+        run,
+        step,
+        name,
+        train_args,
+        gate_offset=inference["gate_offset"],
+        threshold=inference["threshold"],
+        close_holes=inference["close_holes"],
+        dest=dest,
+        notes=(
+            f"Snapshot of step {step} of the run {run.name} (chosen on ILSVRC2012 val 401-500 at t = 0.5); "
+            f"replaces the masker trained with `{info.get('command', '?')}` under the shipping rule "
+            f"(tuning-split gain {rule['gain_points']:+.1f} +- {rule['se_points']:.1f} points)."
+        ),
+    )
 
 
 def _tuning_speckle(masker, black_box) -> dict[str, float]:

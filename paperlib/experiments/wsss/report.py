@@ -6,11 +6,25 @@ import math
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ...core._common import write_result
 from ...core.paths import FIGURES_DIR
-from .config import METHODS, REFERENCE, hardware_line
+from .config import METHODS, REFERENCE, WSSSConfig, hardware_line
+from .data import _sample
+from .maps import compute_maps
 
-__all__ = ["claim_sentence", "to_markdown", "write_outputs"]
+__all__ = ["SHORT_METHODS", "claim_sentence", "outcome", "sample_maps", "to_markdown", "write_outputs"]
+
+#: Short names of the methods for figure titles (:data:`~paperlib.experiments.wsss.config.METHODS` has the long ones).
+SHORT_METHODS: dict[str, str] = {
+    "cam": "CAM",
+    "grad": "gradient",
+    "crops_w": "crops, weighted",
+    "crops_u": "crops, unweighted",
+    "crops_w_abs": "crops, per-crop abs",
+    "masker": "masking model",
+}
 
 
 def claim_sentence(result: dict[str, Any]) -> str:
@@ -40,6 +54,67 @@ def claim_sentence(result: dict[str, Any]) -> str:
             f"in one forward pass per image."
         )
     return "".join(parts)
+
+
+def outcome(result: dict[str, Any]) -> str:
+    """The outcome of a run in words: the claim, the reference, weighting, crop count and speed.
+
+    :func:`claim_sentence`, then how the weighted crops compare with the unweighted ones and with the
+    single full-image gradient (beside the reference's numbers), whether mIoU rises with the number of
+    crops, and (when the masking model was timed) the seconds per map of each method.
+
+    Args:
+        result: A result of :func:`paperlib.experiments.wsss.run` (or its JSON) that scored
+            ``crops_w``, ``crops_u`` and ``grad``.
+    """
+    by = {r["key"]: r for r in result["rows"]}
+    cw, cu, grad = by["crops_w"], by["crops_u"], by["grad"]
+    ref = REFERENCE["rows"]
+    text = [claim_sentence(result)]
+    text.append(
+        f" The reference (ResNet-50 on VOC train) reports CAM {ref['cam']['mIoU']} mIoU and weighted crops "
+        f"{ref['crops_w']['mIoU']} with {ref['crops_w']['n_crops']} crops; here weighting the crops by sigmoid(logit) "
+        f"{'helps' if cw['mIoU'] > cu['mIoU'] else 'does not help'} ({cw['mIoU']:.1f} vs {cu['mIoU']:.1f} unweighted; "
+        f"reference {ref['crops_w']['mIoU']} vs {ref['crops_u']['mIoU']}), and crop aggregation "
+        f"{'improves on' if cw['mIoU'] > grad['mIoU'] else 'does not improve on'} the single full-image gradient "
+        f"({grad['mIoU']:.1f})."
+    )
+    sp = result["crop_sweep"]
+    trend = "rises" if sp[-1]["mIoU (best t)"] > sp[0]["mIoU (best t)"] else "does not rise"
+    text.append(
+        f" mIoU {trend} with the number of crops ({sp[0]['n_crops']}: {sp[0]['mIoU (best t)']:.1f}, "
+        f"{sp[-1]['n_crops']}: {sp[-1]['mIoU (best t)']:.1f})."
+    )
+    spm = result["seconds_per_map"]
+    if spm.get("masker"):
+        text.append(
+            f" Per map on this CPU: CAM {spm['cam']:.2f} s, gradient {spm['grad']:.2f} s, "
+            f"{result['config']['n_crops']} crops {spm['crops_w']:.2f} s, masking model {spm['masker']:.3f} s "
+            f"({spm['crops_w'] / spm['masker']:.0f} times faster than the crops)."
+        )
+    return "".join(text)
+
+
+def sample_maps(ds: Any, i: int, *, bb: Any, masker: Any, cfg: WSSSConfig) -> dict[str, Any]:
+    """The maps of one VOC image, as :func:`~paperlib.experiments.wsss.run` keeps them (``keep_maps``).
+
+    For pictures of images the run did not keep (the notebook's class selector); the crops are drawn
+    with a generator seeded by ``cfg.seed``.
+
+    Args:
+        ds: The VOC images (:func:`~paperlib.experiments.wsss.open_voc`).
+        i: Index into ``ds``.
+        bb: The VOC black box (:func:`~paperlib.experiments.wsss.load_voc_black_box`).
+        masker: The VOC masking model or None.
+        cfg: The study's configuration (methods, crops, seed).
+
+    Returns:
+        ``{"image": (3, H, W), "gt": (H, W), "classes": [0-based], "id": str, <method>: (K, H, W), ...}``.
+    """
+    image, gt, classes, image_id = _sample(ds, i)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    maps = compute_maps(image, classes, bb=bb, masker=masker, cfg=cfg, generator=gen)
+    return {"image": image, "gt": gt, "classes": classes, "id": image_id, **maps}
 
 
 def _overlap_words(model: dict[str, Any]) -> str:
