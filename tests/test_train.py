@@ -232,7 +232,7 @@ def test_warm_start_from_a_shipped_masker_with_hole_closing():
 
     shipped = load_masker("efficientnet_lite0")
     assert shipped.close_holes
-    cfg = TrainConfig(init_from="efficientnet_lite0", widths=[256, 128, 64], blocks=1, output_gate=True)
+    cfg = TrainConfig(init_from="efficientnet_lite0", widths=[256, 128, 64], blocks=1, output_gate=True, class_embedding="frozen")
     masker, _ = build_for_training(cfg)
     assert not masker.close_holes
     for k, v in shipped.state_dict().items():
