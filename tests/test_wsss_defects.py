@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
+from test_wsss import _stub_black_box  # the tiny VOC black box of the WSSS tests
 
 from paperlib.core import data as D
 from paperlib.core import segmentation as S
-from paperlib.errors import DataNotFoundError, InputError
+from paperlib.core.errors import DataNotFoundError, InputError
 from paperlib.experiments import wsss as W
 from paperlib.experiments.wsss import maps as M
 
@@ -25,25 +25,6 @@ from paperlib.experiments.wsss import maps as M
 @pytest.fixture(autouse=True)
 def _one_torch_thread(one_thread):
     yield
-
-
-class _StubEncoder(nn.Module):
-    channels = (8,)
-    strides = (4,)
-    trainable = False
-
-    def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.conv = nn.Conv2d(3, 8, 4, stride=4)
-
-    def forward(self, x):
-        return [self.conv(x).relu()]
-
-
-def _stub_black_box():
-    torch.manual_seed(1)
-    return W.VOCBlackBox(torch.randn(20, 8), encoder=_StubEncoder())
 
 
 def _voc(root, datagen, ids=("v1", "v2", "v3")):
