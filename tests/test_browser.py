@@ -118,6 +118,13 @@ def test_file_browser_lists_each_notebook_once_and_opens_sources_as_notebooks(la
     assert model["type"] == "notebook"
 
 
+def _cell_errors(page) -> list[str]:
+    """Tracebacks shown in the notebook. JupyterLab renders an error output under the stderr MIME type (there is
+    no separate error type in the DOM), so stderr outputs are read and those that carry a traceback kept."""
+    texts = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
+    return [t for t in texts if "Traceback" in t or "Error" in t]
+
+
 def test_explorer_in_a_real_browser(lab):
     from playwright.sync_api import sync_playwright
 
@@ -162,7 +169,7 @@ def test_explorer_in_a_real_browser(lab):
                 deadline = time.monotonic() + 240
                 while time.monotonic() < deadline and panel is None:
                     panel = page.query_selector(".paperlib-panel")
-                    if page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").count():
+                    if _cell_errors(page):
                         break
                     page.wait_for_timeout(500)
                 ran = page.locator(".jp-InputPrompt:has-text('[1]')").count()
@@ -171,7 +178,7 @@ def test_explorer_in_a_real_browser(lab):
             if panel is None:
                 shot = Path(_tmpdir()) / "explorer_failure.png"
                 page.screenshot(path=str(shot), full_page=True)
-                errors = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").all_inner_texts()
+                errors = _cell_errors(page)
                 raise AssertionError(f"no widget panel after Run All (screenshot {shot}); errors: {[e[-400:] for e in errors]}")
             t_widgets = time.perf_counter() - t_start
             page.wait_for_selector(".paperlib-panel .widget-html:has-text('drawn in')", timeout=60_000)
