@@ -86,6 +86,13 @@ viz.save_figure(fig, "fig6_cifar10")
 # On the test images the black box classifies correctly: its probability of the true class on the
 # image, on the image with only the mask kept (the rest grey), and with the mask removed
 # (`paperlib.experiments.evaluate.cifar10_table`, also `python -m paperlib.evaluate cifar10`).
+#
+# **Asserted, at every preset** (smoke evaluates the same 1000 test images as quick, full all 10000):
+# p(kept) exceeds p(removed) by more than 0.3 (quick: 0.647 against 0.237, a gap of 0.41; an untrained
+# masker of the same architecture gives 0.635 against 0.453, a gap of 0.18, and fails it), and the mean
+# mask area is below 0.7 (quick: 0.61; an untrained masker's is 0.60 too, so this bound only catches masks
+# that grow towards the whole image). The claims `cifar10_black_box` and `cifar10_masks` are compared with
+# the committed ledger (`figures/claims.json`) when the run's preset is the ledger's (quick).
 
 # %%
 from IPython.display import Markdown, display
@@ -97,8 +104,14 @@ write_table(table)
 display(Markdown(to_markdown(table)))
 ours = {r["quantity"]: r["ours"] for r in table["rows"]}
 kept, removed, area = ours["p(true class), only the mask kept"], ours["p(true class), mask removed"], ours["mean mask area"]
-assert kept > removed + 0.2, "keeping the masked region should keep far more evidence than removing it"
-assert area < 0.8, "the masks should not cover (nearly) the whole image"
+# Bounds from the committed quick result (results/quick/cifar10.json, 1000 test images): kept 0.647,
+# removed 0.237 (a gap of 0.41), area 0.61. The shipped masker is fixed, so these move only if the masker,
+# the black box or the evaluation changes. An untrained masker of the same architecture measured kept
+# 0.635, removed 0.453 (a gap of 0.18), area 0.60: the 0.3 gap fails it, while the area bound (0.09 above
+# 0.61) only fails masks that grow towards the whole image. The smoke preset evaluates the same 1000
+# images (cifar10_table falls back to quick's), full all 10000 (not run yet; the margins should cover it).
+assert kept > removed + 0.3, "keeping the masked region should keep far more evidence than removing it (quick: 0.41 more)"
+assert area < 0.7, "the masks should cover well under the whole image (quick: 0.61)"
 from paperlib.tools import claims
 
 for claim_id, verdict in claims.check(

@@ -26,7 +26,8 @@
 #    weights, so loading it against another model fails with a clear message);
 # 4. **check** that the masks find the evidence on held-out scenes: the black box's probability of the
 #    class with the masked region kept must exceed the one with it removed, and the masks must lie on the
-#    pasted photograph rather than on the background;
+#    pasted photograph rather than on the background (asserted at `quick` and `full`; `smoke` asserts
+#    only what a few steps guarantee: finite losses, masks of the right shape in [0, 1]);
 # 5. the **explorer** widgets on it (headless runs draw one view instead).
 #
 # Data: the CIFAR-10 images under `$PAPERLIB_DATA/cifar10` (`make data`); without them the notebook is
@@ -38,6 +39,8 @@ interactive = True
 threads = 1  # torch threads: this CPU is shared
 
 # %%
+import json
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -140,21 +143,37 @@ assert accuracy > 0.3, "the linear head should classify well above chance"
 # %% [markdown]
 # ## 3. Train a masker for it
 # Unlabelled images (a tensor): the black box's own top-1 class is the label of each. The masker's encoder
-# is the frozen EfficientNet-Lite0 (the default); the objective is eq. 4 with the shipped maskers' recipe.
+# is the frozen EfficientNet-Lite0 (the default); the objective is eq. 4 with the shipped maskers' recipe
+# (`objective="project"`) and three weights changed for these small images, each needed in our runs
+# (200 steps of 16 on this 2-core CPU, 100 held-out scenes):
+#
+# - `p_blur=1`: the alternative image is always the blurred one, never a random colour with noise. The
+#   noise puts texture on the smooth background, which the black box reacts to, so the masks had to keep
+#   the background too: with the default 0.5 the masks stayed even (0.24 on the photograph, 0.21 on the
+#   background) and keeping the masked region kept less of the class than removing it (p 0.33 against 0.66);
+# - `l1=0.5` (TV, default 10): at 64 px the mask is 16 x 16, where the outline of the photograph costs more
+#   TV at weight 10 than the area it saves; with `p_blur=1` alone the masks stayed nearly even (0.56 / 0.49);
+# - `l2=3` (area) and `lr=1e-2`: with `lr=5e-3` and `l2` from 1 to 4 the masks lay more on the photograph,
+#   but less than twice as much as on the background (ratios 1.1 to 1.95).
 
 # %%
 t0 = time.time()
+run_dir = Path(tempfile.mkdtemp()) / "run"  # log.jsonl, last.pt and masker.pt of the run
 masker = paperlib.train_masker(
     black_box,
     scenes(train_x[mask_idx], seed=2)[0],
     steps=cfg["steps"],
     batch_size=cfg["batch_size"],
-    lr=2e-3,
-    objective_weights={"l2": 1.0},
+    lr=1e-2,
+    objective_weights={"p_blur": 1.0, "l1": 0.5, "l2": 3.0},
+    out=run_dir,
     progress=False,
 )
 train_seconds = time.time() - t0
+losses = [json.loads(line)["loss"] for line in (run_dir / "log.jsonl").read_text().splitlines()]
 print(f"masker trained: {cfg['steps']} steps of {cfg['batch_size']} images in {train_seconds:.0f} s")
+print(f"loss: first step {losses[0]:.3f}, last step {losses[-1]:.3f}")
+assert len(losses) == cfg["steps"] and all(map(math.isfinite, losses)), "every step should log a finite loss"
 path = paperlib.save_masker(masker, Path(tempfile.mkdtemp()) / "my_masker.pt")
 masker = paperlib.load_masker(path, black_box=black_box)  # checks the sha256 of the black box's weights
 other = paperlib.wrap_classifier(MyClassifier(), input_size=SIZE, mean=lite_mean, std=lite_std, class_names=CIFAR10_NAMES)
@@ -166,35 +185,52 @@ except paperlib.CheckpointMismatchError as exc:
 
 # %% [markdown]
 # ## 4. Do the masks keep the evidence?
-# **What to expect from the quick preset.** Its few dozen steps run the whole path in minutes but do not
-# train a useful masker for this black box: in a 150-step run on this 2-core CPU (161 s) the masks still
-# spread evenly (mean 0.30 on the photograph, 0.27 on the background) and keeping the masked region kept
-# less of the class than removing it (p 0.39 against 0.62). The shipped CIFAR-10 masker needed 1500 steps
-# of 64 images. The `full` preset (1000 steps of 32) asserts both checks below; it was not run for this
-# notebook yet. That the method itself works through this API is checked with a known answer in
-# `tests/test_own_classifier.py` (a planted red square found with mean IoU 0.69 after 200 steps).
-
 # On held-out test images, for the black box's top-1 class: its probability with the masked region kept
-# (the rest blurred) and with it removed (Phi of eq. 4 with a blurred alternative image).
+# (the rest blurred) and with it removed (Phi of eq. 4 with a blurred alternative image), and the mean
+# mask on the pasted photograph and on the background.
+#
+# **What is asserted at which preset.**
+#
+# - `smoke` (4 steps): only what a few steps guarantee: every step logged a finite loss (above), the masks
+#   of the user's scenes are (N, 1, 64, 64), finite and in [0, 1], and the masker takes a class name as well
+#   as an index. No claim about the masks' quality.
+# - `quick` (300 steps of 16: 81 s of training, 110 s for the whole notebook on a 2-core CPU shared with
+#   another run) and `full` (1000 steps of 32; not run yet): keeping the masked region keeps more of the class than removing it, by more than 0.1 (mean over
+#   the 100 test scenes), and the masks lie on the photograph: their mean there is more than twice their mean
+#   on the background. With three training seeds the quick recipe measured p(kept) 0.55 / 0.535 / 0.567
+#   against p(removed) 0.378 / 0.39 / 0.399 (gaps 0.145 to 0.172) and mean masks 0.544 to 0.553 on the
+#   photograph against 0.202 to 0.212 on the background (ratios 2.60 to 2.73). An untrained masker of the
+#   same architecture gives p 0.291 against 0.653 and an even mask (0.224 / 0.220), and fails both; a mask of
+#   ones passes the first (0.72 against 0.18) and fails the second. At 200 steps one seed of three fell short
+#   of the factor 2 (1.67), hence 300.
+#
+# That the method itself works through this API is also checked with a known answer in
+# `tests/test_own_classifier.py` (a planted red square found with mean IoU 0.69 after 200 steps).
 
 # %%
 with torch.no_grad():
     top1 = black_box(test_images).argmax(1)
     masks = masker(test_images, top1)
+    by_name = masker(test_images[:1], CIFAR10_NAMES[int(top1[0])])
     blurred = objective.gaussian_blur(test_images, 10.0 * SIZE / 224)
     probs = metrics.evidence_probabilities(black_box, test_images, masks, top1, alternative=blurred)
     grey = metrics.evidence_probabilities(black_box, test_images, masks, top1)
+assert masks.shape == (len(test_images), 1, SIZE, SIZE), masks.shape
+assert torch.isfinite(masks).all() and 0 <= float(masks.min()) and float(masks.max()) <= 1, "masks must lie in [0, 1]"
+assert torch.allclose(by_name, masks[:1], atol=1e-5), "a class name must give the mask of its index"
 summary = {k: round(float(v.mean()), 3) for k, v in probs.items()}
 print("mean over test scenes, rest blurred:", summary)
 print("mean over test scenes, rest grey:", {k: round(float(v.mean()), 3) for k, v in grey.items()})
 inside = float((masks * test_where).sum() / test_where.sum())
 outside = float((masks * ~test_where).sum() / (~test_where).sum())
-print(f"mean mask on the pasted photograph {inside:.3f}, on the background {outside:.3f}")
-if preset == "full":
-    assert summary["kept"] > summary["removed"], "keeping the masked region should keep more of the class than removing it"
+print(f"mean mask on the pasted photograph {inside:.3f}, on the background {outside:.3f} (ratio {inside / outside:.2f})")
+if preset in ("quick", "full"):
+    # quick, seeds 0 / 1 / 2: kept - removed 0.172 / 0.145 / 0.168, inside / outside 2.73 / 2.60 / 2.61;
+    # an untrained masker (same architecture): kept - removed -0.36, inside / outside 1.02.
+    assert summary["kept"] > summary["removed"] + 0.1, "keeping the masked region should keep more of the class than removing it"
     assert inside > 2 * outside, "the masks should lie on the photograph, where the evidence is"
-else:  # a few dozen steps run the whole path; they do not train a useful masker (see the note below)
-    print(f"quick preset ({cfg['steps']} steps): kept > removed is {summary['kept'] > summary['removed']}, not asserted")
+else:  # smoke: 4 steps run every code path; they do not train a useful masker, so nothing is claimed about it
+    print(f"smoke preset ({cfg['steps']} steps): the checks of quality are not asserted")
 
 n_show = 6
 fig, axes = plt.subplots(3, n_show, figsize=(1.9 * n_show, 6))
@@ -269,6 +305,6 @@ else:
 # %% [markdown]
 # **Result.** A classifier the notebook made itself goes through the whole path of the public API (wrap,
 # train a masker on unlabelled images, save, load with the weight check, masks, explorer) in a few minutes
-# on a CPU, and loading the masker against another model is refused. Whether the masks keep the evidence
-# and lie on the photograph is printed above; it is asserted only in the `full` preset, as the quick
-# preset's few steps do not train a useful masker for this black box.
+# on a CPU, and loading the masker against another model is refused. At `quick` and `full` the notebook
+# asserts that the masks keep the evidence (p kept > p removed + 0.1) and lie on the photograph (more than
+# twice their mean on the background); at `smoke` it asserts only finite losses and well-formed masks.

@@ -97,7 +97,7 @@ NOTEBOOKS: dict[str, dict[str, dict[str, Any]]] = {
             "fit_images": 600,
             "head_epochs": 200,
             "masker_images": 400,
-            "steps": 30,
+            "steps": 300,
             "batch_size": 16,
             "test_images": 100,
         },
