@@ -18,7 +18,7 @@
 # 1. **a classifier of our own**: a linear head for the 10 CIFAR-10 classes, fitted in seconds on the
 #    pooled features of a frozen EfficientNet-Lite0 (ImageNet weights, offline). Its images are 64 x 64
 #    scenes: a CIFAR-10 photograph (enlarged to 48 x 48) pasted at a random place on a smooth background, so
-#    that the evidence has a known place and the masks can be checked against it;
+#    that the evidence has a known place and the masks can be checked against it (`paperlib.experiments.own.pasted_scenes`);
 # 2. **wrap it** once with `paperlib.wrap_classifier` (input size, normalisation, class names): one probe
 #    batch checks the output shape, the class names and that gradients flow;
 # 3. **train a masker** for it with `paperlib.train_masker` on unlabelled images (the black box's own
@@ -56,6 +56,7 @@ from paperlib.core import data, metrics, objective
 from paperlib.core.classes import CIFAR10_NAMES
 from paperlib.core.classifiers import build_efficientnet_lite
 from paperlib.experiments import presets
+from paperlib.experiments.own import pasted_scenes
 from paperlib.tools import viz, widgets
 from paperlib.tools.reproduce import requires
 
@@ -93,30 +94,12 @@ class MyClassifier(nn.Module):
         return self.head(self.features(x))
 
 
-def scenes(x_uint8: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """CIFAR-10 photographs (N, 3, 32, 32), enlarged to 48 x 48, pasted at random places on smooth random 64 x 64 backgrounds.
-
-    Returns:
-        (scenes (N, 3, 64, 64) in [0, 1], where (N, 1, 64, 64) bool: the pasted photograph's pixels).
-    """
-    g = torch.Generator().manual_seed(seed)
-    n = len(x_uint8)
-    out = interpolate(torch.rand(n, 3, 4, 4, generator=g), size=(SIZE, SIZE), mode="bilinear", align_corners=False)
-    where = torch.zeros(n, 1, SIZE, SIZE, dtype=torch.bool)
-    corners = torch.randint(0, SIZE - PHOTO + 1, (n, 2), generator=g)
-    photos = interpolate(x_uint8.float() / 255, size=(PHOTO, PHOTO), mode="bilinear", align_corners=False)
-    for i, (y, x) in enumerate(corners.tolist()):
-        out[i, :, y : y + PHOTO, x : x + PHOTO] = photos[i]
-        where[i, :, y : y + PHOTO, x : x + PHOTO] = True
-    return out.clamp(0, 1), where
-
-
 lite_mean, lite_std = (127 / 255,) * 3, (128 / 255,) * 3  # EfficientNet-Lite expects (x * 255 - 127) / 128
 model = MyClassifier().eval()
 t0 = time.time()
 with torch.no_grad():
     norm = lambda x: (x - lite_mean[0]) / lite_std[0]  # noqa: E731
-    fit_scenes, _ = scenes(train_x[fit_idx], seed=1)
+    fit_scenes, _ = pasted_scenes(train_x[fit_idx], SIZE, PHOTO, seed=1)
     feats = torch.cat([model.features(norm(fit_scenes[i : i + 100])) for i in range(0, len(fit_idx), 100)])
 opt = torch.optim.Adam(model.head.parameters(), lr=1e-2, weight_decay=1e-3)
 for _ in range(cfg["head_epochs"]):
@@ -134,7 +117,7 @@ black_box = paperlib.wrap_classifier(
     model, input_size=SIZE, mean=lite_mean, std=lite_std, class_names=CIFAR10_NAMES, name="cifar10_lite0_head"
 )
 with torch.no_grad():
-    test_images, test_where = scenes(test_x[test_idx], seed=3)
+    test_images, test_where = pasted_scenes(test_x[test_idx], SIZE, PHOTO, seed=3)
     accuracy = (black_box(test_images).argmax(1) == test_y[test_idx]).float().mean().item()
 print(f"BlackBox({black_box.extra_repr()})")
 print(f"test accuracy on {len(test_idx)} CIFAR-10 test images: {accuracy:.1%} (chance: 10 %)")
@@ -161,7 +144,7 @@ t0 = time.time()
 run_dir = Path(tempfile.mkdtemp()) / "run"  # log.jsonl, last.pt and masker.pt of the run
 masker = paperlib.train_masker(
     black_box,
-    scenes(train_x[mask_idx], seed=2)[0],
+    pasted_scenes(train_x[mask_idx], SIZE, PHOTO, seed=2)[0],
     steps=cfg["steps"],
     batch_size=cfg["batch_size"],
     lr=1e-2,

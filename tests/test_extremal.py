@@ -11,7 +11,15 @@ from torch import nn
 
 from paperlib.core.classifiers import BlackBox
 from paperlib.core.errors import InputError
-from paperlib.experiments.extremal import ExtremalConfig, MaskGenerator, area_penalty, extremal_masks
+from paperlib.core.objective import apply_mask, gaussian_blur
+from paperlib.experiments.extremal import (
+    ExtremalConfig,
+    MaskGenerator,
+    _choose,
+    area_penalty,
+    extremal_masks,
+    smallest_regions,
+)
 
 H = W = 32
 # The evidence square, rows 8..15 and cols 12..19: centred horizontally, so that the flip of the
@@ -228,3 +236,47 @@ def test_invalid_config_raises(kw):
 def test_not_a_module_raises():
     with pytest.raises(InputError):
         extremal_masks(lambda t: t, torch.rand(1, 3, 32, 32), 0, iterations=1, grid=8)
+
+
+# --- smallest_regions: Fig. 2's sweep over areas -----------------------------------------------------
+
+
+def test_choose_takes_the_smallest_area_that_meets_the_criterion_else_the_best():
+    kept, removed = [0.5, 0.95, 0.99], [0.4, 0.05, 0.2]
+    assert _choose("ssr", kept, removed, keep=0.9, destroy=0.1) == (1, True)
+    assert _choose("sdr", kept, removed, keep=0.9, destroy=0.1) == (1, True)
+    assert _choose("both", kept, removed, keep=0.9, destroy=0.1) == (1, True)
+    assert _choose("ssr", kept, removed, keep=0.999, destroy=0.1) == (2, False)  # best kept
+    assert _choose("sdr", kept, removed, keep=0.9, destroy=0.01) == (1, False)  # lowest removed
+    assert _choose("both", [0.5, 0.8], [0.1, 0.2], keep=0.9, destroy=0.1) == (1, False)  # kept - removed 0.6 > 0.4
+
+
+def test_smallest_regions_on_the_planted_square():
+    """The SSR keeps the square's class with a small area; removing the SDR destroys it; scores are checked by hand."""
+    bb, x = evidence_box(), images_with_evidence(1)
+    toy = {k: v for k, v in TOY.items() if k != "iterations"}
+    out = smallest_regions(
+        bb, x, 0, modes=("ssr", "sdr"), areas=(0.15, SQ_AREA), iterations=150, generator=torch.Generator().manual_seed(0), **toy
+    )
+    ssr, sdr = out["ssr"], out["sdr"]
+    assert ssr.areas == (SQ_AREA, 0.15)  # sorted ascending
+    assert ssr.masks.shape == (2, 1, H, W)
+    p0 = float(bb(x).softmax(-1)[0, 0])
+    assert ssr.p_original == pytest.approx(p0)
+    # the scores are the class probability with the mask kept / removed over the blurred alternative, relative to p0
+    alt = gaussian_blur(x, 70.0 * H / 224.0)
+    for r in (ssr, sdr):
+        for i in range(2):
+            m = r.masks[i : i + 1]
+            assert r.kept[i] == pytest.approx(float(bb(apply_mask(x, m, alt)).softmax(-1)[0, 0]) / p0, rel=1e-5)
+            assert r.removed[i] == pytest.approx(float(bb(apply_mask(x, 1 - m, alt)).softmax(-1)[0, 0]) / p0, rel=1e-5)
+    assert ssr.met and ssr.kept[ssr.chosen] >= 0.9 and ssr.chosen == 0, ssr.kept  # the square's own area suffices
+    assert sdr.met and sdr.removed[sdr.chosen] <= 0.1, sdr.removed
+    inside = float(ssr.mask[0][square()].mean())
+    assert inside > 0.7 and ssr.islands[ssr.chosen] == 1, (inside, ssr.islands)
+    assert ssr.mask.shape == (1, H, W)
+
+
+def test_smallest_regions_rejects_a_batch():
+    with pytest.raises(InputError, match="one image"):
+        smallest_regions(evidence_box(), images_with_evidence(2), 0, iterations=1, grid=8)

@@ -330,3 +330,17 @@ def test_readme_example_runs_verbatim(tmp_path, monkeypatch):
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["masks"].shape == (4, 1, 32, 32) and (tmp_path / "fox_masker.pt").is_file()
+
+
+def test_pasted_scenes_mark_the_pasted_photograph():
+    from paperlib.experiments.own import pasted_scenes
+
+    photos = torch.full((3, 3, 8, 8), 255, dtype=torch.uint8)  # white photographs
+    scenes, where = pasted_scenes(photos, size=20, photo=8, seed=4)
+    assert scenes.shape == (3, 3, 20, 20) and where.shape == (3, 1, 20, 20)
+    assert (where.sum((1, 2, 3)) == 64).all()
+    assert torch.equal(scenes.permute(1, 0, 2, 3)[:, where[:, 0]], torch.ones(3, 3 * 64))  # the photograph where marked
+    assert torch.equal(pasted_scenes(photos, 20, 8, seed=4)[0], scenes)  # the seed fixes the scenes
+    assert not torch.equal(pasted_scenes(photos, 20, 8, seed=5)[0], scenes)
+    with pytest.raises(InputError, match="photo"):
+        pasted_scenes(photos, size=8, photo=9)

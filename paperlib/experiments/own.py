@@ -65,6 +65,7 @@ __all__ = [
     "user_dataset",
     "train_masker",
     "black_box_from_spec",
+    "pasted_scenes",
     "main",
 ]
 
@@ -458,6 +459,45 @@ def train_masker(
 
 
 # --------------------------------------------------------------------------- command line
+
+
+def pasted_scenes(photos: torch.Tensor, size: int = 64, photo: int = 48, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Small photographs pasted at random places on smooth random backgrounds: images whose evidence lies
+    in a known region (notebook 13 trains and checks a masker on them).
+
+    Each background is a 4 x 4 grid of uniform random colours, upsampled bilinearly to ``size``; each
+    photograph is resized to ``photo`` x ``photo`` and pasted at a uniformly drawn corner.
+
+    Args:
+        photos: (N, 3, h, w) uint8 (0-255) or float in [0, 1].
+        size: Side of the scenes.
+        photo: Side of the pasted photograph, at most ``size``.
+        seed: Seed of the backgrounds and places (the same seed gives the same scenes).
+
+    Returns:
+        ``(scenes (N, 3, size, size) in [0, 1], where (N, 1, size, size) bool)``: ``where`` marks the
+        pasted photograph's pixels.
+
+    Example:
+        >>> scenes, where = pasted_scenes(torch.zeros(2, 3, 32, 32, dtype=torch.uint8), size=16, photo=8)
+        >>> scenes.shape, int(where[0].sum())
+        (torch.Size([2, 3, 16, 16]), 64)
+    """
+    if not (isinstance(photos, torch.Tensor) and photos.ndim == 4 and photos.shape[1] == 3):
+        raise InputError(f"photos must be an (N, 3, h, w) tensor; got {getattr(photos, 'shape', type(photos))}.")
+    if not 0 < photo <= size:
+        raise InputError(f"photo ({photo}) must lie in 1..size ({size}).")
+    g = torch.Generator().manual_seed(seed)
+    n = len(photos)
+    out = F.interpolate(torch.rand(n, 3, 4, 4, generator=g), size=(size, size), mode="bilinear", align_corners=False)
+    where = torch.zeros(n, 1, size, size, dtype=torch.bool)
+    corners = torch.randint(0, size - photo + 1, (n, 2), generator=g)
+    x = photos.float() / 255 if photos.dtype == torch.uint8 else photos.float()
+    x = F.interpolate(x, size=(photo, photo), mode="bilinear", align_corners=False)
+    for i, (top, left) in enumerate(corners.tolist()):
+        out[i, :, top : top + photo, left : left + photo] = x[i]
+        where[i, :, top : top + photo, left : left + photo] = True
+    return out.clamp(0, 1), where
 
 
 def _build_from_module(spec: str) -> nn.Module:
