@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from paperlib.core import paths
+from conftest import require_shared
 from paperlib.core.classifiers import BlackBox
 from paperlib.core.errors import WeightsNotFoundError
 from paperlib.experiments.cifar import (
@@ -67,8 +67,7 @@ def _epochs(run):
 
 @pytest.mark.slow
 def test_tiny_train_resume_export_load(tmp_path):
-    if not (paths.data_root() / "cifar10").exists():
-        pytest.skip(f"real data 'cifar10' not found under the data root {paths.data_root()} (set PAPERLIB_DATA)")
+    require_shared("cifar10")  # skips with the reason every real-data test gives
     run = tmp_path / "run"
     cfg = ClassifierTrainConfig(
         out=str(run), epochs=2, batch_size=64, width=8, limit=256, test_limit=256, device="cpu", threads=1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import require_shared
 from paperlib.core import data
 from paperlib.core.paths import data_root
 from paperlib.tools import getdata
@@ -18,8 +19,9 @@ N = 4
 
 
 def _need(path: Path):
+    """Skip with the reason every real-data test gives (``conftest.require_shared``) when ``path`` is absent."""
     if not path.exists():
-        pytest.skip(f"offline data not found: {path}")
+        require_shared(str(path.relative_to(SHARED)) if path.is_relative_to(SHARED) else str(path))
 
 
 def _val_rows(n=N):

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.utils.data import Dataset, TensorDataset
 
+from conftest import require_shared
 from paperlib.core.classifiers import load_classifier
 from paperlib.core.masker import build_masker
 from paperlib.core.objective import ObjectiveConfig, alternative_images, saliency_objective
@@ -19,11 +20,9 @@ def real_batch():
     """Eight real ImageNet training images at 64 px with their labels (skips without data)."""
     from torchvision import transforms as T
 
-    from paperlib.core import paths
     from paperlib.core.data import imagenet_folder
 
-    if not (paths.data_root() / "imagenet" / "train-sample").exists():
-        pytest.skip("ImageNet train sample not found under the data root (set PAPERLIB_DATA)")
+    require_shared("imagenet/train-sample")  # skips with the reason every real-data test gives
     ds = imagenet_folder(transform=T.Compose([T.Resize(SIZE), T.CenterCrop(SIZE), T.ToTensor()]))
     idx = torch.linspace(0, len(ds) - 1, 8).long().tolist()
     images, labels = zip(*(ds[i] for i in idx))
