@@ -20,7 +20,7 @@ import pytest
 import torch
 from torch import nn
 
-from paperlib.experiments import ablation, beyond
+from paperlib.experiments import ablation, beyond, extremal
 from paperlib.experiments.wsss import report as wsss_report
 from paperlib.tools import viz
 
@@ -376,3 +376,45 @@ def test_beyond_one_image_figure():
     fig = viz.beyond_one_image_figure(batch, 1, black_box=bb, masker=None, methods=["centre", "random"], steps=2)
     assert len(fig.axes) == 4 and _titles(fig)[:2] == ["Centre", "Random map"]
     assert len(fig.axes[2].lines) == 2 and len(fig.axes[2].lines[0].get_xdata()) == 3  # deletion and insertion, steps + 1
+
+
+# --------------------------------------------------------------------------- Fig. 2 (notebook 01)
+def _sweep(mode: str, value: float) -> extremal.RegionSweep:
+    masks = torch.full((2, 1, 8, 8), value)
+    return extremal.RegionSweep(
+        mode=mode,
+        areas=(0.1, 0.4),
+        masks=masks,
+        kept=(0.5, 0.95),
+        removed=(0.3, 0.05),
+        mean_area=(0.12, 0.41),
+        islands=(1, 2),
+        chosen=1,
+        met=True,
+        p_original=0.8,
+    )
+
+
+def test_fig2_regions_figure_titles_each_image_with_its_probability():
+    photos = [SimpleNamespace(name=f"photo{i}", image=torch.rand(1, 3, 8, 8), label=i) for i in range(2)]
+    sweeps = {p.name: {m: _sweep(m, 0.5) for m in ("ssr", "sdr", "both")} for p in photos}
+    fig = viz.fig2_regions_figure(photos, sweeps)
+    titles = _titles(fig)
+    assert len(fig.axes) == 2 * 8
+    row = titles[:8]
+    assert row[0] == "photo0: p = 0.80"
+    assert row[1] == "SSR mask, area 0.41" and row[2] == "SSR kept: p = 0.76"  # 0.8 x 0.95, the chosen area
+    assert row[3] == "SDR mask, area 0.41" and row[4] == "SDR removed: p = 0.04"  # 0.8 x 0.05
+    assert row[5:] == ["eq. 4 mask, area 0.41", "eq. 4 kept: p = 0.76", "eq. 4 removed: p = 0.04"]
+
+
+def test_regions_result_and_markdown_report_the_chosen_area():
+    sweeps = {"cat": {"ssr": _sweep("ssr", 1.0), "sdr": _sweep("sdr", 0.0)}}
+    result = extremal.regions_result(sweeps, {"cat": "tabby"}, preset="smoke", iterations=3)
+    row = result["photos"][0]
+    assert result["figure"] == "fig2" and result["preset"] == "smoke"
+    assert row["p_original"] == 0.8 and row["modes"]["ssr"]["chosen"] == 1
+    assert row["iou_ssr_sdr"] == 0.0  # a full mask against an empty one
+    md = extremal.regions_markdown(result)
+    assert "| cat | tabby | 0.800 | SSR | 0.4 | 0.410 | 0.950 | 0.050 | 2 | yes |" in md
+    assert "IoU of the binarised SSR and SDR masks: cat 0.00." in md

@@ -102,6 +102,8 @@ __all__ = [
     "area_penalty",
     "extremal_masks",
     "smallest_regions",
+    "regions_result",
+    "regions_markdown",
 ]
 
 MODES = ("ssr", "sdr", "both")
@@ -641,3 +643,70 @@ def smallest_regions(
             p_original=p0,
         )
     return out
+
+
+def _iou(a: torch.Tensor, b: torch.Tensor) -> float:
+    """IoU of two masks binarised at 0.5."""
+    a, b = a > 0.5, b > 0.5
+    union = int((a | b).sum())
+    return int((a & b).sum()) / union if union else 1.0
+
+
+def regions_result(sweeps: dict[str, dict[str, RegionSweep]], labels: dict[str, str], **setup: object) -> dict:
+    """Fig. 2's numbers as a JSON-ready result: per photograph and mode, every swept area and the chosen one.
+
+    Args:
+        sweeps: ``{photo name: smallest_regions(...)}``.
+        labels: ``{photo name: class name}``.
+        **setup: Recorded as they are (preset, black box, iterations, criteria, photographs' source, ...).
+
+    Returns:
+        ``{"figure": "fig2", **setup, "photos": [...]}``; each photo holds f_c(X), the IoU of its
+        binarised SSR and SDR masks and, per mode, the sweep (``areas``, ``kept``, ``removed``,
+        ``mean_area``, ``islands``) with the chosen index and whether it met the criterion.
+    """
+    photos = []
+    for name, sw in sweeps.items():
+        modes = {
+            mode: {
+                "areas": list(r.areas),
+                "kept": [round(v, 4) for v in r.kept],
+                "removed": [round(v, 4) for v in r.removed],
+                "mean_area": [round(v, 4) for v in r.mean_area],
+                "islands": list(r.islands),
+                "chosen": r.chosen,
+                "met": r.met,
+            }
+            for mode, r in sw.items()
+        }
+        row = {"photo": name, "class": labels[name], "p_original": round(next(iter(sw.values())).p_original, 4), "modes": modes}
+        if "ssr" in sw and "sdr" in sw:
+            row["iou_ssr_sdr"] = round(_iou(sw["ssr"].mask, sw["sdr"].mask), 3)
+        photos.append(row)
+    return {"figure": "fig2", **setup, "photos": photos}
+
+
+def regions_markdown(result: dict) -> str:
+    """The chosen region of every photograph and mode as a Markdown table."""
+    lines = [
+        f"Fig. 2: smallest sufficient (SSR) and destroying (SDR) regions, extremal perturbations ({result.get('preset', '?')} preset, "
+        f"{result.get('black_box', '?')}, {result.get('iterations', '?')} iterations per mask, areas {result.get('areas', '?')}; "
+        f"criteria: SSR keeps >= {result.get('keep', '?')} of p, removing the SDR leaves <= {result.get('destroy', '?')} of p). "
+        f"Photographs: {result.get('source', '?')}. Hardware: {result.get('hardware', '?')}.",
+        "",
+        "| photo | class | p | region | target area | mask area | kept / p | removed / p | islands | criterion met |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    names = {"ssr": "SSR", "sdr": "SDR", "both": "eq. 4"}
+    for row in result["photos"]:
+        for mode, r in row["modes"].items():
+            i = r["chosen"]
+            lines.append(
+                f"| {row['photo']} | {row['class']} | {row['p_original']:.3f} | {names[mode]} | {r['areas'][i]:g} | "
+                f"{r['mean_area'][i]:.3f} | {r['kept'][i]:.3f} | {r['removed'][i]:.3f} | {r['islands'][i]} | "
+                f"{'yes' if r['met'] else 'no'} |"
+            )
+    ious = ", ".join(f"{r['photo']} {r['iou_ssr_sdr']:.2f}" for r in result["photos"] if "iou_ssr_sdr" in r)
+    if ious:
+        lines += ["", f"IoU of the binarised SSR and SDR masks: {ious}."]
+    return "\n".join(lines) + "\n"

@@ -635,3 +635,43 @@ def beyond_one_image_figure(
         ax[1, j].set_xlabel("share of pixels", fontsize=7)
     ax[1, 0].set_ylabel("p(class): deletion -, insertion --", fontsize=7)
     return fig
+
+
+def fig2_regions_figure(photos: Sequence[Any], sweeps: Mapping[str, Mapping[str, Any]], blur_sigma: float = 10.0) -> Figure:
+    """Fig. 2: per photograph, the SSR, SDR and eq. 4 masks with the images the black box sees.
+
+    One row per photograph: the image with f_c(X); the SSR mask (its area) and the image with only it
+    kept; the SDR mask and the image with it removed; the eq. 4 ("both") mask with the kept and the
+    removed image. The rest of each perturbed image is the blurred photograph (sigma = ``blur_sigma``
+    px at 224 px), as in the optimisation, and every perturbed image is titled with f_c of it.
+
+    Args:
+        photos: :class:`paperlib.tools.sample_images.Photo` items (name, image (1, 3, H, W), label).
+        sweeps: ``{photo name: {mode: RegionSweep}}`` from
+            :func:`paperlib.experiments.extremal.smallest_regions` (modes ssr, sdr, both).
+        blur_sigma: Sigma of the alternative image, in px at 224 px.
+    """
+    from ..core.objective import apply_mask, gaussian_blur
+
+    fig, axes = plt.subplots(len(photos), 8, figsize=(16, 2.15 * len(photos)), squeeze=False)
+    for row, photo in zip(axes, photos):
+        x = photo.image
+        alt = gaussian_blur(x, blur_sigma * x.shape[-2] / 224.0)
+        sw = sweeps[photo.name]
+        p0 = next(iter(sw.values())).p_original
+        panels = [(to_numpy_image(x), f"{photo.name}: p = {p0:.2f}", None)]
+        for mode, label in (("ssr", "SSR"), ("sdr", "SDR"), ("both", "eq. 4")):
+            r = sw[mode]
+            m = r.mask[None]
+            i = r.chosen
+            panels.append((m[0, 0].numpy(), f"{label} mask, area {r.mean_area[i]:.2f}", "gray"))
+            if mode in ("ssr", "both"):
+                panels.append((to_numpy_image(apply_mask(x, m, alt)), f"{label} kept: p = {p0 * r.kept[i]:.2f}", None))
+            if mode in ("sdr", "both"):
+                panels.append((to_numpy_image(apply_mask(x, 1 - m, alt)), f"{label} removed: p = {p0 * r.removed[i]:.2f}", None))
+        for ax, (img, title, cmap) in zip(row, panels):
+            ax.imshow(img, cmap=cmap, vmin=0, vmax=1)
+            ax.set_title(title, fontsize=8.5)
+            ax.axis("off")
+    fig.tight_layout()
+    return fig
