@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
+import test_iterative
 import torch
 from scipy import ndimage
-from torch import nn
+from test_iterative import TinyCNN, one_thread  # noqa: F401 (one_thread: the autouse fixture, one torch thread)
 
 from paperlib.core.classifiers import BlackBox
 from paperlib.core.errors import InputError
@@ -32,47 +33,13 @@ AREAS = (SQ_AREA, 0.15)
 TOY = dict(grid=8, smooth=0.5, iterations=150, config=ExtremalConfig(blur_sigma=70.0))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: intra-op threads only contend with whatever else runs."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-class EvidenceNet(nn.Module):
-    """logit_0 = k * (mean red inside SQ - 0.5), logit_1 = 0: the class score is the mean of the square."""
-
-    def __init__(self, k: float = 20.0) -> None:
-        super().__init__()
-        self.k = nn.Parameter(torch.tensor(k))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z0 = self.k * (x[:, 0, SQ[0], SQ[1]].mean(dim=(1, 2)) - 0.5)
-        return torch.stack([z0, torch.zeros_like(z0)], dim=1)
-
-
 def evidence_box() -> BlackBox:
-    return BlackBox(EvidenceNet(), name="toy", num_classes=2, input_size=H, normalize=lambda t: t, resize=False)
-
-
-class TinyCNN(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+    """The planted-square black box of the iterative tests, with this module's square."""
+    return test_iterative.evidence_box(SQ)
 
 
 def images_with_evidence(n: int = 2, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 3, H, W, generator=g) * 0.3
-    x[:, 0, SQ[0], SQ[1]] = 1.0  # a bright red square: class 0 with high probability
-    return x
+    return test_iterative.images_with_evidence(n, seed, SQ)
 
 
 def square() -> torch.Tensor:

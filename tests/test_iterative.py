@@ -31,20 +31,21 @@ def one_thread():
 
 
 class EvidenceNet(nn.Module):
-    """logit_0 = k * (mean red inside SQ - 0.5), logit_1 = 0: the evidence for class 0 lives in SQ."""
+    """logit_0 = k * (mean red inside sq - 0.5), logit_1 = 0: the evidence for class 0 lives in sq (default SQ)."""
 
-    def __init__(self, k: float = 20.0) -> None:
+    def __init__(self, k: float = 20.0, sq: tuple[slice, slice] = SQ) -> None:
         super().__init__()
         self.k = nn.Parameter(torch.tensor(k))
+        self.sq = sq
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        red = x[:, 0, SQ[0], SQ[1]].mean(dim=(1, 2))
+        red = x[:, 0, self.sq[0], self.sq[1]].mean(dim=(1, 2))
         z0 = self.k * (red - 0.5)
         return torch.stack([z0, torch.zeros_like(z0)], dim=1)
 
 
-def evidence_box() -> BlackBox:
-    return BlackBox(EvidenceNet(), name="toy", num_classes=2, input_size=H, normalize=lambda t: t, resize=False)
+def evidence_box(sq: tuple[slice, slice] = SQ) -> BlackBox:
+    return BlackBox(EvidenceNet(sq=sq), name="toy", num_classes=2, input_size=H, normalize=lambda t: t, resize=False)
 
 
 class TinyCNN(nn.Module):
@@ -58,10 +59,10 @@ class TinyCNN(nn.Module):
         return self.body(x)
 
 
-def images_with_evidence(n: int = 2, seed: int = 0) -> torch.Tensor:
+def images_with_evidence(n: int = 2, seed: int = 0, sq: tuple[slice, slice] = SQ) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(n, 3, H, W, generator=g) * 0.3
-    x[:, 0, SQ[0], SQ[1]] = 1.0  # a bright red square: class 0 with high probability
+    x[:, 0, sq[0], sq[1]] = 1.0  # a bright red square: class 0 with high probability
     return x
 
 

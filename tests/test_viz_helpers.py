@@ -8,6 +8,7 @@ numbers they must state.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from types import SimpleNamespace
 
 import matplotlib
@@ -403,9 +404,9 @@ def test_fig2_regions_figure_titles_each_image_with_its_probability():
     assert len(fig.axes) == 2 * 8
     row = titles[:8]
     assert row[0] == "photo0: p = 0.80"
-    assert row[1] == "SSR mask, area 0.41" and row[2] == "SSR kept: p = 0.76"  # 0.8 x 0.95, the chosen area
-    assert row[3] == "SDR mask, area 0.41" and row[4] == "SDR removed: p = 0.04"  # 0.8 x 0.05
-    assert row[5:] == ["eq. 4 mask, area 0.41", "eq. 4 kept: p = 0.76", "eq. 4 removed: p = 0.04"]
+    assert row[1] == "SSR: a = 40.0%, mean 0.41" and row[2] == "SSR kept: p = 0.76"  # 0.8 x 0.95, the chosen area
+    assert row[3] == "SDR: a = 40.0%, mean 0.41" and row[4] == "SDR removed: p = 0.04"  # 0.8 x 0.05
+    assert row[5:] == ["eq. 4: a = 40.0%, mean 0.41", "eq. 4 kept: p = 0.76", "eq. 4 removed: p = 0.04"]
 
 
 def test_regions_result_and_markdown_report_the_chosen_area():
@@ -418,3 +419,13 @@ def test_regions_result_and_markdown_report_the_chosen_area():
     md = extremal.regions_markdown(result)
     assert "| cat | tabby | 0.800 | SSR | 0.4 | 0.410 | 0.950 | 0.050 | 2 | yes |" in md
     assert "IoU of the binarised SSR and SDR masks: cat 0.00." in md
+
+
+def test_regions_summary_says_when_no_area_meets_the_criterion():
+    sweeps = {"cat": {"ssr": _sweep("ssr", 1.0), "sdr": replace(_sweep("sdr", 0.0), met=False, chosen=0)}}
+    result = extremal.regions_result(sweeps, {"cat": "tabby"}, preset="quick", iterations=100, areas=[0.1, 0.4])
+    assert extremal.regions_summary(result) == (
+        "Fig. 2 (quick preset, 100 iterations per mask, areas up to 40%): cat (tabby): keeping the SSR leaves 95% of p at "
+        "a = 40.0% (2 islands), no swept area leaves at most 10% when removed (best: removing the SDR leaves 30% of p "
+        "at a = 10.0% (1 island)), IoU 0.00."
+    )

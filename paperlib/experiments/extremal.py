@@ -104,6 +104,7 @@ __all__ = [
     "smallest_regions",
     "regions_result",
     "regions_markdown",
+    "regions_summary",
 ]
 
 MODES = ("ssr", "sdr", "both")
@@ -709,4 +710,27 @@ def regions_markdown(result: dict) -> str:
     ious = ", ".join(f"{r['photo']} {r['iou_ssr_sdr']:.2f}" for r in result["photos"] if "iou_ssr_sdr" in r)
     if ious:
         lines += ["", f"IoU of the binarised SSR and SDR masks: {ious}."]
+    if result.get("credits"):
+        lines += ["", "Photographs: " + "; ".join(f"{name}: {credit}" for name, credit in result["credits"].items()) + "."]
     return "\n".join(lines) + "\n"
+
+
+def regions_summary(result: dict) -> str:
+    """One clause per photograph on what the sweep found (the README quotes it; a test checks that it does)."""
+
+    def found(r: dict, key: str, doing: str, goal: str) -> str:
+        i = r["chosen"]
+        islands = f"{r['islands'][i]} island{'s' * (r['islands'][i] != 1)}"
+        how = f"{doing} leaves {r[key][i]:.0%} of p at a = {r['areas'][i]:.1%} ({islands})"
+        return how if r["met"] else f"no swept area {goal} (best: {how})"
+
+    parts = []
+    for row in result["photos"]:
+        ssr = found(row["modes"]["ssr"], "kept", "keeping the SSR", "keeps 90%")
+        sdr = found(row["modes"]["sdr"], "removed", "removing the SDR", "leaves at most 10% when removed")
+        parts.append(f"{row['photo']} ({row['class']}): {ssr}, {sdr}, IoU {row['iou_ssr_sdr']:.2f}")
+    return (
+        f"Fig. 2 ({result['preset']} preset, {result['iterations']} iterations per mask, areas up to {max(result['areas']):.0%}): "
+        + "; ".join(parts)
+        + "."
+    )

@@ -640,7 +640,7 @@ def beyond_one_image_figure(
 def fig2_regions_figure(photos: Sequence[Any], sweeps: Mapping[str, Mapping[str, Any]], blur_sigma: float = 10.0) -> Figure:
     """Fig. 2: per photograph, the SSR, SDR and eq. 4 masks with the images the black box sees.
 
-    One row per photograph: the image with f_c(X); the SSR mask (its area) and the image with only it
+    One row per photograph: the image with f_c(X); the SSR mask (its target area a and its mean) and the image with only it
     kept; the SDR mask and the image with it removed; the eq. 4 ("both") mask with the kept and the
     removed image. The rest of each perturbed image is the blurred photograph (sigma = ``blur_sigma``
     px at 224 px), as in the optimisation, and every perturbed image is titled with f_c of it.
@@ -664,7 +664,7 @@ def fig2_regions_figure(photos: Sequence[Any], sweeps: Mapping[str, Mapping[str,
             r = sw[mode]
             m = r.mask[None]
             i = r.chosen
-            panels.append((m[0, 0].numpy(), f"{label} mask, area {r.mean_area[i]:.2f}", "gray"))
+            panels.append((m[0, 0].numpy(), f"{label}: a = {r.areas[i]:.1%}, mean {r.mean_area[i]:.2f}", "gray"))
             if mode in ("ssr", "both"):
                 panels.append((to_numpy_image(apply_mask(x, m, alt)), f"{label} kept: p = {p0 * r.kept[i]:.2f}", None))
             if mode in ("sdr", "both"):
