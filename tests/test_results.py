@@ -168,3 +168,11 @@ def test_readme_sentence_on_explaining_in_one_pass_is_its_json():
 
     result = json.loads((REPO_ROOT / "figures" / "explain_bench.json").read_text())
     assert explain_bench.summary(result) in " ".join(README.split())
+
+
+def test_readme_sentence_on_fig2_is_its_json():
+    from paperlib.experiments import extremal
+
+    result = json.loads((REPO_ROOT / "results" / "quick" / "fig2.json").read_text())
+    assert result["preset"] == "quick"
+    assert extremal.regions_summary(result) in " ".join(README.split())

@@ -55,6 +55,7 @@ FIGURES = [
 ]
 TABLES = [
     "claims",
+    "fig2",
     "table1",
     "table2",
     "table3",
@@ -73,6 +74,7 @@ TABLES = [
 SOURCES = {
     "00_data_check": "00",
     "fig2_ssr_sdr": "01",
+    "fig2": "01",
     "fig3_adversarial": "02",
     "fig5_masks_per_black_box": "03",
     "fig1_two_classes": "03",
