@@ -105,7 +105,8 @@ left_cat, right_cat = float(m_cat[..., :224].mean()), float(m_cat[..., 224:].mea
 left_dog, right_dog = float(m_dog[..., :224].mean()), float(m_dog[..., 224:].mean())
 print(f"cat mask: left (cat) {left_cat:.2f}, right (dog) {right_cat:.2f}")
 print(f"dog mask: left (cat) {left_dog:.2f}, right (dog) {right_dog:.2f}")
-# committed run (shipped Lite0 masker): cat mask 0.66 on the cat half vs 0.03 on the dog half, dog mask 0.45 vs 0.03
+# committed quick run (the Lite0 masker shipped in session 12): cat mask 0.40 on the cat half vs 0.00 on the dog half,
+# dog mask 0.30 vs 0.00 (the earlier masker: 0.66 vs 0.03 and 0.45 vs 0.03); the 0.2 margin holds for both
 assert left_cat > right_cat + 0.2, "the cat mask should cover the cat half far more than the dog half"
 assert right_dog > left_dog + 0.2, "the dog mask should cover the dog half far more than the cat half"
 

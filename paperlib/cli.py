@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "wsss": ("paperlib.experiments.wsss", "saliency maps vs CAMs for weakly supervised segmentation (VOC)"),
     "ablation": ("paperlib.experiments.ablation", "the recipe ablation tables"),
     "architecture": ("paperlib.experiments.architecture", "the masker-architecture table"),
+    "extremal-loc": (
+        "paperlib.experiments.extremal_loc",
+        "Table 2's per-image Mask row with extremal perturbations (tuned on val 401-500)",
+    ),
     "beyond": ("paperlib.experiments.beyond", "methods beyond the paper's tables (Grad-CAM, occlusion, faithfulness)"),
     "sanity": ("paperlib.experiments.sanity", "the randomisation sanity checks"),
     "resume": ("paperlib.experiments.resume", "compact resume state of a training run (export, restore)"),
