@@ -2,7 +2,7 @@
 explainer, with the masker as a second pass, and with Grad-CAM, in one run on the same images.
 
 ``paperlib explain-bench`` (``python -m paperlib.tools.explain_bench``) times, for a shipped masker and
-its black box, at batch 1 and 16 (:func:`~paperlib.tools.timing.time_callable`, median of the timed
+its black box, at batch 1 and 16 (:func:`~paperlib.tools.timing.time_callable`; the rows interleaved, median over rounds of the timed
 calls, eager PyTorch under ``torch.inference_mode()``; Grad-CAM needs autograd and runs with it):
 
 * ``classify``: the black box's logits;
@@ -84,14 +84,27 @@ def _callables(explainer: Any, x: torch.Tensor) -> dict[str, Callable[[], Any]]:
 def _time_rows(
     explainer: Any, images: torch.Tensor, batches: Sequence[int], names: Sequence[str], repeats: int, warmup: int
 ) -> dict:
-    """``{row: {batch: seconds, min, max, per_image_ms, ratio to classify}}`` for the rows ``names``."""
+    """``{row: {batch: seconds, min, max, per_image_ms, ratio to classify}}`` for the rows ``names``.
+
+    The rows are timed interleaved: after ``warmup`` untimed calls of each, every one of ``repeats`` rounds
+    calls each row once, and each row's median over the rounds is taken. A slow spell of a shared CPU then
+    falls on every row alike instead of on whichever row was being timed.
+    """
     rows: dict[str, dict[str, Any]] = {r: {} for r in names}
     for b in batches:
         x = images[:b].repeat((b + len(images) - 1) // len(images), 1, 1, 1)[:b]
         fns = _callables(explainer, x)
         for name in names:
-            t = time_callable(fns[name], repeats=repeats, warmup=warmup)
-            rows[name][str(b)] = {"seconds": t["median"], "min": t["min"], "max": t["max"], "per_image_ms": 1e3 * t["median"] / b}
+            for _ in range(warmup):
+                fns[name]()
+        times: dict[str, list[float]] = {name: [] for name in names}
+        for _ in range(repeats):
+            for name in names:
+                times[name].append(time_callable(fns[name], repeats=1, warmup=0)["median"])
+        for name in names:
+            t = sorted(times[name])
+            med = t[len(t) // 2] if len(t) % 2 else 0.5 * (t[len(t) // 2 - 1] + t[len(t) // 2])
+            rows[name][str(b)] = {"seconds": med, "min": t[0], "max": t[-1], "per_image_ms": 1e3 * med / b}
         base = rows["classify"][str(b)]["seconds"]
         for name in names:
             rows[name][str(b)]["ratio"] = round(rows[name][str(b)]["seconds"] / base, 3)
@@ -118,7 +131,10 @@ def run(
         "black_box": explainer.black_box.name,
         "one_pass": explainer.one_pass,
         "images": described,
-        "protocol": f"eager PyTorch, median of {repeats} timed calls after {warmup} untimed, torch threads {torch.get_num_threads()}",
+        "protocol": (
+            f"eager PyTorch, rows timed interleaved: median of {repeats} rounds (each calls every row once) after "
+            f"{warmup} untimed calls of each, torch threads {torch.get_num_threads()}"
+        ),
         "rows": _time_rows(explainer, images, batches, ROWS, repeats, warmup),
         "hardware": hardware(),
         "hardware_line": hardware_line(),
