@@ -155,21 +155,25 @@ def run(
     return result
 
 
+def _table(rows: dict[str, dict[str, Any]], batches: Sequence[str]) -> list[str]:
+    """The Markdown lines of one table: header, rule, one line per row (ms per image and ratio per batch)."""
+    head = "| | " + " | ".join(f"ms / image @{b} | x classify @{b}" for b in batches) + " |"
+    lines = [head, "|---" * (1 + 2 * len(batches)) + "|"]
+    for name, per in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{per[b]['per_image_ms']:.1f} | {per[b]['ratio']:.2f}" for b in batches) + " |")
+    return lines
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     """The table: per batch size, ms per image and the ratio to classification alone."""
     batches = list(next(iter(result["rows"].values())))
-    head = "| | " + " | ".join(f"ms / image @{b} | x classify @{b}" for b in batches) + " |"
     lines = [
         f"## Classify and explain: {result['black_box']} with its masker ({result['masker']})",
         "",
         f"Hardware: {result['hardware_line']}. {result['protocol']}; {result['images']}.",
         "",
-        head,
-        "|---" * (1 + 2 * len(batches)) + "|",
+        *_table(result["rows"], batches),
     ]
-    for name, per in result["rows"].items():
-        cells = " | ".join(f"{per[b]['per_image_ms']:.1f} | {per[b]['ratio']:.2f}" for b in batches)
-        lines.append(f"| {name} | {cells} |")
     for backend, b_res in result.get("backends", {}).items():
         d = b_res["max_abs_diff"]
         lines += [
@@ -177,12 +181,8 @@ def to_markdown(result: dict[str, Any]) -> str:
             f"**Back end `{backend}`** on both sides (same run; largest difference from eager on 4 images: logits "
             f"{d['logits']:.1e}, masks {d['masks']:.1e}):",
             "",
-            head,
-            "|---" * (1 + 2 * len(batches)) + "|",
+            *_table(b_res["rows"], batches),
         ]
-        for name, per in b_res["rows"].items():
-            cells = " | ".join(f"{per[b]['per_image_ms']:.1f} | {per[b]['ratio']:.2f}" for b in batches)
-            lines.append(f"| {name} | {cells} |")
     lines += [
         "",
         "x classify: seconds of the row / seconds of classification alone in the same run (and the same back end). "
