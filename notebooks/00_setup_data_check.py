@@ -54,7 +54,7 @@ from paperlib.tools.sample_images import sample_batch, strict
 names = imagenet_classes()
 bb = paperlib.load_classifier("efficientnet_lite0")
 try:
-    val = data.ImageNetVal(limit=settings["n_check"])
+    val = data.ImageNetVal(limit=settings.n_check)
 except DataNotFoundError as exc:
     if strict():
         raise
@@ -64,8 +64,8 @@ except DataNotFoundError as exc:
 
 # %%
 if val is not None:
-    fig, axes = plt.subplots(1, settings["n_show"], figsize=(2.6 * settings["n_show"], 2.6))
-    for ax, i in zip(axes, range(settings["n_show"])):
+    fig, axes = plt.subplots(1, settings.n_show, figsize=(2.6 * settings.n_show, 2.6))
+    for ax, i in zip(axes, range(settings.n_show)):
         s = val[i]
         ax.imshow(viz.to_numpy_image(s.image))
         for b in s.boxes:
@@ -94,7 +94,7 @@ if val is not None:
         correct += int(bb.predict(x, k=1)[1][0, 0] == s.label)
     top1 = correct / len(val)
     print(f"EfficientNet-Lite0 top-1 on validation images 1-{len(val)} (squashed to 224 px): {100 * top1:.1f} %")
-    assert len(val) == settings["n_check"]
+    assert len(val) == settings.n_check
     assert top1 > 0.6, "the black box should recognise most images; check the data root"
 else:
     in_top5 = {n: int(lab) in t.tolist() for n, lab, t in zip(sample_names, labels, top)}

@@ -64,10 +64,10 @@ for ph in photos:
         bb,
         ph.image,
         ph.label,
-        areas=settings["areas"],
+        areas=settings.areas,
         keep=0.9,
         destroy=0.1,
-        iterations=settings["iterations"],
+        iterations=settings.iterations,
         generator=torch.Generator().manual_seed(0),
     )
 
@@ -89,8 +89,8 @@ result = extremal.regions_result(
     {ph.name: names.name(ph.label) for ph in photos},
     preset=preset,
     black_box=black_box,
-    iterations=settings["iterations"],
-    areas=list(settings["areas"]),
+    iterations=settings.iterations,
+    areas=list(settings.areas),
     keep=0.9,
     destroy=0.1,
     source=source,
@@ -123,7 +123,7 @@ print(extremal.regions_summary(result))
 # %%
 for ph in photos:
     for mode, r in sweeps[ph.name].items():
-        assert r.masks.shape == (len(settings["areas"]), 1, 224, 224), r.masks.shape
+        assert r.masks.shape == (len(settings.areas), 1, 224, 224), r.masks.shape
         assert 0.0 <= float(r.masks.min()) and float(r.masks.max()) <= 1.0
 rows = {row["photo"]: row for row in result["photos"]}
 for name, row in rows.items():
@@ -172,7 +172,7 @@ if widgets.enabled(interactive):
             c,
             mode=mode,
             areas=(area,),
-            iterations=settings["iterations"],
+            iterations=settings.iterations,
             generator=torch.Generator().manual_seed(0),
         )[:, 0]
         f, ax = plt.subplots(1, 4, figsize=(10, 2.6))

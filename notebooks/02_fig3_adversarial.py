@@ -34,7 +34,7 @@ bb = paperlib.load_classifier(black_box)
 image = torch.from_numpy(skdata.chelsea()).permute(2, 0, 1).float().div(255)[None]
 image = torch.nn.functional.interpolate(image, size=(224, 224), mode="bilinear", antialias=True).clamp(0, 1)
 cls = int(bb.predict(image, k=1)[1][0, 0])
-res = iterative.adversarial_mask(bb, image, torch.tensor([cls]), iterations=settings["iterations"])
+res = iterative.adversarial_mask(bb, image, torch.tensor([cls]), iterations=settings.iterations)
 print(
     f"class {imagenet_classes().name(cls)!r}: p {float(res.prob_before[0]):.3f} -> {float(res.prob_after[0]):.4f}, "
     f"mean |1 - M| = {float(res.mean_change[0]):.4f}"

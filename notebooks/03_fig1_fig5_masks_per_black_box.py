@@ -42,7 +42,7 @@ print("maskers:", list(maskers))
 
 # %%
 bb = paperlib.load_classifier("efficientnet_lite0")
-images, labels, source = val_or_samples(224, settings["n"])
+images, labels, source = val_or_samples(224, settings.n)
 print("images:", source)
 columns = {}
 with torch.inference_mode():
@@ -53,7 +53,7 @@ columns["Grad (lite0)"] = baselines.gradient_saliency(bb, images, labels)
 # smallest sufficient region at a fixed target area of 20 % (a smooth, blob-like mask; the pixel-wise Mask of
 # Fong & Vedaldi 2017, `iterative.optimise_masks(mode="fong")`, gave grey masks near 0.5 over the whole image).
 columns["Mask, extremal (lite0, a = 20 %)"] = extremal.extremal_masks(
-    bb, images, labels, mode="ssr", areas=(0.2,), iterations=settings["iterations"], generator=torch.Generator().manual_seed(0)
+    bb, images, labels, mode="ssr", areas=(0.2,), iterations=settings.iterations, generator=torch.Generator().manual_seed(0)
 )[:, 0]
 fig = viz.mask_grid(images, columns, [names.name(int(c))[:18] for c in labels])
 viz.save_figure(fig, "fig5_masks_per_black_box")

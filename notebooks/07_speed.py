@@ -32,10 +32,8 @@ from paperlib.experiments import presets
 from paperlib.core import paths
 
 settings = presets.notebook("speed", preset)
-maskers = {
-    label: spec for label, spec in bench.default_maskers().items() if settings["maskers"] is None or spec in settings["maskers"]
-}
-result = bench.run(preset=preset, memory=settings["memory"], maskers=maskers, out=paths.FIGURES_DIR, progress=False)
+maskers = {label: spec for label, spec in bench.default_maskers().items() if settings.maskers is None or spec in settings.maskers}
+result = bench.run(preset=preset, memory=settings.memory, maskers=maskers, out=paths.FIGURES_DIR, progress=False)
 display(Markdown(bench.to_markdown(result)))
 display(Image(filename=str(paths.FIGURES_DIR / "speed.png")))
 print("images:", result["images"])  # random images when ImageNet is not found: speed does not depend on content
@@ -79,7 +77,7 @@ have_val = available_data()["imagenet_val"]["found"]  # without ImageNet: speed 
 live = realtime.run(
     preset,
     candidates=["eager", "fused_bn+channels_last", "onnxruntime"],
-    eval_images=settings["realtime_eval_images"] if have_val else 0,
+    eval_images=settings.realtime_eval_images if have_val else 0,
     progress=False,
 )
 display(Markdown("**This run:**\n\n" + realtime.to_markdown(live)))

@@ -52,7 +52,7 @@ masker = paperlib.load_masker(black_box, black_box=black_box)
 explainer = paperlib.Explainer(masker, bb)  # logits and masks from one backbone pass (the top-5 buttons)
 size = bb.input_size
 try:
-    val = ImageNetVal(limit=presets.notebook("interactive_explorer", preset)["val_limit"])
+    val = ImageNetVal(limit=presets.notebook("interactive_explorer", preset).val_limit)
     gallery = {f"{i + 1}: {names.name(l)}": (lambda i=i: val[i].image) for i, l in enumerate(val.labels)}
     gallery_labels = list(val.labels)
 except DataNotFoundError:

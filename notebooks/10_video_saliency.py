@@ -41,7 +41,7 @@ except DataNotFoundError:
         raise
     print("ImageNet validation images not found: the clip pans across scikit-image's cat photograph instead.")
     still = sample_image("chelsea")
-clip = video.pan_zoom_frames(still, n_frames=settings["frames"], out_size=224)
+clip = video.pan_zoom_frames(still, n_frames=settings.frames, out_size=224)
 out = paths.FIGURES_DIR / "video_saliency.gif"
 info = video.run_video(masker, list(clip), out, class_name=None, fps=8, progress=False)
 print({k: v for k, v in info.items() if k != "path"})
@@ -51,8 +51,8 @@ display(IPImage(filename=str(out)))
 from PIL import Image
 
 with Image.open(out) as gif:
-    assert gif.n_frames == settings["frames"]
-assert info["frames"] == settings["frames"]
+    assert gif.n_frames == settings.frames
+assert info["frames"] == settings.frames
 
 # %% [markdown]
 # **Result.** The annotated clip (mask overlay, class, masks per second measured on this machine)

@@ -68,8 +68,8 @@ SIZE, PHOTO = 64, 48  # the side of our classifier's images, and of the CIFAR-10
 train_x, train_y = data.cifar10_tensors("train")
 test_x, test_y = data.cifar10_tensors("test")
 pick = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(0))
-fit_idx, mask_idx = pick[: cfg["fit_images"]], pick[cfg["fit_images"] : cfg["fit_images"] + cfg["masker_images"]]
-test_idx = torch.arange(0, len(test_x), len(test_x) // cfg["test_images"])[: cfg["test_images"]]
+fit_idx, mask_idx = pick[: cfg.fit_images], pick[cfg.fit_images : cfg.fit_images + cfg.masker_images]
+test_idx = torch.arange(0, len(test_x), len(test_x) // cfg.test_images)[: cfg.test_images]
 print(cfg)
 
 # %% [markdown]
@@ -102,7 +102,7 @@ with torch.no_grad():
     fit_scenes, _ = pasted_scenes(train_x[fit_idx], SIZE, PHOTO, seed=1)
     feats = torch.cat([model.features(norm(fit_scenes[i : i + 100])) for i in range(0, len(fit_idx), 100)])
 opt = torch.optim.Adam(model.head.parameters(), lr=1e-2, weight_decay=1e-3)
-for _ in range(cfg["head_epochs"]):
+for _ in range(cfg.head_epochs):
     opt.zero_grad()
     loss = nn.functional.cross_entropy(model.head(feats), train_y[fit_idx])
     loss.backward()
@@ -145,8 +145,8 @@ run_dir = Path(tempfile.mkdtemp()) / "run"  # log.jsonl, last.pt and masker.pt o
 masker = paperlib.train_masker(
     black_box,
     pasted_scenes(train_x[mask_idx], SIZE, PHOTO, seed=2)[0],
-    steps=cfg["steps"],
-    batch_size=cfg["batch_size"],
+    steps=cfg.steps,
+    batch_size=cfg.batch_size,
     lr=1e-2,
     objective_weights={"p_blur": 1.0, "l1": 0.5, "l2": 3.0},
     out=run_dir,
@@ -154,9 +154,9 @@ masker = paperlib.train_masker(
 )
 train_seconds = time.time() - t0
 losses = [json.loads(line)["loss"] for line in (run_dir / "log.jsonl").read_text().splitlines()]
-print(f"masker trained: {cfg['steps']} steps of {cfg['batch_size']} images in {train_seconds:.0f} s")
+print(f"masker trained: {cfg.steps} steps of {cfg.batch_size} images in {train_seconds:.0f} s")
 print(f"loss: first step {losses[0]:.3f}, last step {losses[-1]:.3f}")
-assert len(losses) == cfg["steps"] and all(map(math.isfinite, losses)), "every step should log a finite loss"
+assert len(losses) == cfg.steps and all(map(math.isfinite, losses)), "every step should log a finite loss"
 path = paperlib.save_masker(masker, Path(tempfile.mkdtemp()) / "my_masker.pt")
 masker = paperlib.load_masker(path, black_box=black_box)  # checks the sha256 of the black box's weights
 other = paperlib.wrap_classifier(MyClassifier(), input_size=SIZE, mean=lite_mean, std=lite_std, class_names=CIFAR10_NAMES)
@@ -213,7 +213,7 @@ if preset in ("quick", "full"):
     assert summary["kept"] > summary["removed"] + 0.1, "keeping the masked region should keep more of the class than removing it"
     assert inside > 2 * outside, "the masks should lie on the photograph, where the evidence is"
 else:  # smoke: 4 steps run every code path; they do not train a useful masker, so nothing is claimed about it
-    print(f"smoke preset ({cfg['steps']} steps): the checks of quality are not asserted")
+    print(f"smoke preset ({cfg.steps} steps): the checks of quality are not asserted")
 
 n_show = 6
 fig, axes = plt.subplots(3, n_show, figsize=(1.9 * n_show, 6))

@@ -83,7 +83,7 @@ STAND_IN = {"efficientnet_lite0": "AlexNet", "efficientnet_lite1": "GoogLeNet", 
 
 #: Presets: ``quick`` runs on a 2-core CPU in minutes; ``full`` is the paper's protocol
 #: (:data:`paperlib.experiments.presets.TABLES`).
-PRESETS: dict[str, dict[str, Any]] = presets.TABLES
+PRESETS: dict[str, presets.TableSizes] = presets.TABLES
 
 
 @dataclass
@@ -323,13 +323,13 @@ def table1(
     for name in black_boxes:
         bb = load_classifier(name)
         masker = load_masker(name, black_box=name)
-        alphas, alpha_note = _alphas(alpha, bb, ("gradcam",), n=p.get("tune_n", TUNE_SUBSET[1]))
+        alphas, alpha_note = _alphas(alpha, bb, ("gradcam",), n=p.tune_n)
         r = localisation(
             ["masker", "masker_tuned", "center", "gradcam"],
             bb,
             masker=masker,
-            limit=p["limit"],
-            batch_size=p["batch_size"],
+            limit=p.limit,
+            batch_size=p.batch_size,
             alpha=alphas,
             progress=progress,
             per_image=True,
@@ -384,7 +384,7 @@ def _heldout_columns(r: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _table_inputs(black_box: str, preset: str) -> tuple[dict[str, Any], torch.nn.Module, torch.nn.Module]:
+def _table_inputs(black_box: str, preset: str) -> tuple[presets.TableSizes, torch.nn.Module, torch.nn.Module]:
     """The preset's sizes, the black box and its shipped masker, for Tables 2 and 3."""
     return presets.check_preset(preset, PRESETS), load_classifier(black_box), load_masker(black_box, black_box=black_box)
 
@@ -405,16 +405,16 @@ def table2(
         "mask": "Mask (iterative)",
         "masker": "Masking model",
     }
-    alphas, alpha_note = _alphas(alpha, bb, ("grad", "guided", "gradcam"), n=p.get("tune_n", TUNE_SUBSET[1]))
+    alphas, alpha_note = _alphas(alpha, bb, ("grad", "guided", "gradcam"), n=p.tune_n)
     r = localisation(
         list(names),
         bb,
         masker=masker,
-        limit=p["limit"],
-        batch_size=p["batch_size"],
-        limits={"mask": p["iterative_limit"]},
+        limit=p.limit,
+        batch_size=p.batch_size,
+        limits={"mask": p.iterative_limit},
         alpha=alphas,
-        iterations=p["iterations"],
+        iterations=p.iterations,
         progress=progress,
     )
     rows = [
@@ -424,7 +424,7 @@ def table2(
     notes = (
         f"Grad, Guided backprop, CAM: {alpha_note}; CAM row: Grad-CAM on the last "
         f"feature map (equal to CAM for a global-average-pool + linear head); Mask: Fong & Vedaldi's deletion game, "
-        f"{p['iterations']} iterations, on the first {r['mask']['n']} images only (it costs minutes per image on a CPU). "
+        f"{p.iterations} iterations, on the first {r['mask']['n']} images only (it costs minutes per image on a CPU). "
         f"Guided backprop: Captum's rule on nn.ReLU, and the project's on F.relu and nn.ReLU6 (EfficientNet-Lite). "
         f"The paper's column is for GoogLeNet on the full validation set."
     )
@@ -452,13 +452,13 @@ def table3(
         "grad": "Grad",
         "masker": "Masking model",
     }
-    alphas, alpha_note = _alphas(alpha, bb, ("grad",), n=p.get("tune_n", TUNE_SUBSET[1]))
+    alphas, alpha_note = _alphas(alpha, bb, ("grad",), n=p.tune_n)
     r = localisation(
         list(names),
         bb,
         masker=masker,
-        limit=p["limit"],
-        batch_size=p["batch_size"],
+        limit=p.limit,
+        batch_size=p.batch_size,
         saliency=True,
         alpha=alphas,
         progress=progress,
@@ -497,7 +497,7 @@ def table3(
 
 
 #: Images of the CIFAR-10 test split used per preset (:data:`paperlib.experiments.presets.CIFAR_TABLE`).
-CIFAR_PRESETS: dict[str, int] = presets.CIFAR_TABLE
+CIFAR_PRESETS: dict[str, presets.CifarTableSizes] = presets.CIFAR_TABLE
 
 
 def cifar10_table(preset: str = "quick", batch_size: int = 500) -> dict[str, Any]:
@@ -509,7 +509,7 @@ def cifar10_table(preset: str = "quick", batch_size: int = 500) -> dict[str, Any
     :func:`~paperlib.metrics.evidence_probabilities`), and the mean mask area. The paper gives
     no numbers for its CIFAR-10 masks (only Fig. 6), so those rows have none beside ours.
     """
-    n = presets.check_preset(preset, CIFAR_PRESETS)
+    n = presets.check_preset(preset, CIFAR_PRESETS).images
     bb = load_classifier("cifar10")
     masker = load_masker("cifar10", black_box="cifar10")
     images_u8, labels = cifar10_tensors("test")

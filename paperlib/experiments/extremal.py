@@ -576,8 +576,11 @@ def smallest_regions(
     keep: float = 0.9,
     destroy: float = 0.1,
     iterations: int = 300,
+    grid: int = 28,
+    smooth: float = 3.0,
+    lr: float = 0.1,
     generator: torch.Generator | None = None,
-    **settings: object,
+    config: ExtremalConfig | None = None,
 ) -> dict[str, RegionSweep]:
     """Fig. 2's regions of one image: for each mode, the smallest swept area that does the job.
 
@@ -602,9 +605,8 @@ def smallest_regions(
         areas: The target areas, fractions of the image in (0, 1); sorted ascending.
         keep, destroy: The criteria above, as shares of f_c(X).
         iterations: Optimiser steps per mask (all areas of a mode are optimised in one batch).
+        grid, smooth, lr, config: As in :func:`extremal_masks` (the alternative is always the blur).
         generator: CPU generator for the initial noise (deterministic results).
-        **settings: Further keyword arguments of :func:`extremal_masks` (``grid``, ``smooth``, ``lr``,
-            ``config``); the alternative is always the blurred image.
 
     Returns:
         ``{mode: RegionSweep}``.
@@ -612,7 +614,7 @@ def smallest_regions(
     if not (isinstance(image, torch.Tensor) and image.ndim == 4 and image.shape[0] == 1):
         raise InputError(f"image must be one image, a (1, 3, H, W) tensor in [0, 1]; got {getattr(image, 'shape', type(image))}.")
     areas = tuple(sorted(float(a) for a in areas))
-    config = settings.get("config") or ExtremalConfig()
+    config = config or ExtremalConfig()
     blurred = gaussian_blur(image, config.blur_sigma * image.shape[-2] / 224.0)
     target = torch.tensor([int(cls)])
 
@@ -621,11 +623,10 @@ def smallest_regions(
             return black_box(x).softmax(-1)[:, target[0]]
 
     p0 = float(prob(image))
+    setup = {"areas": areas, "iterations": iterations, "grid": grid, "smooth": smooth, "lr": lr, "config": config}
     out = {}
     for mode in modes:
-        masks = extremal_masks(
-            black_box, image, target, mode=mode, areas=areas, iterations=iterations, generator=generator, **settings
-        )[0]
+        masks = extremal_masks(black_box, image, target, mode=mode, generator=generator, **setup)[0]
         x = image.expand(len(areas), -1, -1, -1)
         alt = blurred.expand_as(x)
         kept = tuple(float(v) / p0 for v in prob(apply_mask(x, masks, alt)))

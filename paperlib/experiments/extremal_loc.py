@@ -35,12 +35,13 @@ from tqdm.auto import tqdm
 from ..core._common import atomic_save, hardware, hardware_line, write_result
 from ..core.classifiers import load_classifier
 from ..core.errors import InputError, one_line_errors
-from ..core.metrics import localisation_correct
+from ..core.metrics import localisation_correct, scale_boxes
 from ..core.paths import FIGURES_DIR, REPO_ROOT
 from ..core.serialization import safe_load
 from . import baselines
-from .evaluate import _to_original, val_batches
+from .evaluate import val_batches
 from .extremal import extremal_masks
+from .presets import check_preset
 
 __all__ = ["ExtremalLocConfig", "PRESETS", "cached_masks", "run", "to_markdown", "write_results", "main"]
 
@@ -137,7 +138,8 @@ def _read(path: Path, settings: dict[str, Any]) -> torch.Tensor | None:
 
 def _errors(masks: torch.Tensor, gts: list[torch.Tensor], sizes: torch.Tensor, alpha: float) -> torch.Tensor:
     """Per-image correctness (n,) bool of the boxes of ``masks`` (n, 1, S, S) at ``alpha``."""
-    boxes = _to_original(baselines.threshold_box(masks, alpha), masks.shape[-1], sizes)
+    side = masks.shape[-1]
+    boxes = scale_boxes(baselines.threshold_box(masks, alpha), (side, side), sizes)
     return localisation_correct(boxes, gts).bool().reshape(-1)
 
 
@@ -145,9 +147,7 @@ def run(
     black_box: str = "efficientnet_lite0", preset: str = "quick", *, cache: str | Path | None = None, progress: bool = True
 ) -> dict[str, Any]:
     """Tune (area, alpha) on the tuning images, report the error on the reported ones (module docstring)."""
-    if preset not in PRESETS:
-        raise InputError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}.")
-    cfg = PRESETS[preset]
+    cfg = check_preset(preset, PRESETS)
     bb = load_classifier(black_box)
     cache = Path(cache) if cache is not None else REPO_ROOT / "results" / "cache" / f"extremal_loc_{black_box}"
     t_masks, t_gts, t_sizes = cached_masks(bb, *cfg.tune, cfg, cache, progress)

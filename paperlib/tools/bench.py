@@ -50,7 +50,7 @@ import subprocess
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -101,7 +101,7 @@ MASK_ITERATIONS = presets.MASK_ITERATIONS
 
 #: ``quick`` fits a 2-core CPU in a few minutes; ``full`` times the iterative Mask for all 300
 #: iterations (:data:`paperlib.experiments.presets.BENCH`).
-PRESETS: dict[str, dict[str, int]] = presets.BENCH
+PRESETS: dict[str, presets.BenchSizes] = presets.BENCH
 
 #: Baseline names accepted by :func:`bench_baseline` and ``run(baselines=...)``, with their labels.
 BASELINES: dict[str, str] = {
@@ -470,7 +470,7 @@ def _result(
         "threads": ctx.n_threads,
         "preset": preset,
         "protocol": {
-            **ctx.cfg,
+            **asdict(ctx.cfg),
             "batch_sizes": list(ctx.batch_sizes),
             "size": size,
             "mask_iterations_reported": MASK_ITERATIONS,
@@ -561,7 +561,7 @@ def run(
 class _Context:
     """What every measurement of one :func:`run` shares."""
 
-    cfg: dict[str, int]
+    cfg: presets.BenchSizes
     dev: torch.device
     images: torch.Tensor
     classes: torch.Tensor
@@ -592,14 +592,13 @@ def _check_run_args(
     return dev, baselines
 
 
-def _protocol(preset: str, repeats: int | None, warmup: int | None, mask_iterations: int | None) -> dict[str, int]:
+def _protocol(preset: str, repeats: int | None, warmup: int | None, mask_iterations: int | None) -> presets.BenchSizes:
     """The preset's timing protocol with the given overrides."""
-    cfg = dict(presets.check_preset(preset, PRESETS))
-    for key, value in (("repeats", repeats), ("warmup", warmup), ("mask_iterations", mask_iterations)):
-        if value is not None:
-            cfg[key] = value
+    cfg = presets.check_preset(preset, PRESETS)
+    given = {"repeats": repeats, "warmup": warmup, "mask_iterations": mask_iterations}
+    cfg = replace(cfg, **{key: value for key, value in given.items() if value is not None})
     if repeats is not None:
-        cfg["mask_repeats"] = min(cfg["mask_repeats"], repeats) if preset == "full" else repeats
+        cfg = replace(cfg, mask_repeats=min(cfg.mask_repeats, repeats) if preset == "full" else repeats)
     return cfg
 
 
@@ -686,8 +685,8 @@ def _masker_row(ctx: _Context, key: str, value: Any) -> dict[str, Any]:
         x,
         c,
         batch_sizes=ctx.batch_sizes,
-        repeats=ctx.cfg["repeats"],
-        warmup=ctx.cfg["warmup"],
+        repeats=ctx.cfg.repeats,
+        warmup=ctx.cfg.warmup,
         sync=ctx.sync,
         channels_last=cl,
     )
@@ -739,11 +738,11 @@ def _baseline_row(ctx: _Context, key: str) -> dict[str, Any]:
         ctx.images,
         c_bb,
         batch_sizes=bs,
-        repeats=ctx.cfg["mask_repeats"] if key == "mask" else ctx.cfg["repeats"],
-        warmup=ctx.cfg["warmup"],
+        repeats=ctx.cfg.mask_repeats if key == "mask" else ctx.cfg.repeats,
+        warmup=ctx.cfg.warmup,
         sync=ctx.sync,
         iterations=MASK_ITERATIONS,
-        timed_iterations=ctx.cfg["mask_iterations"],
+        timed_iterations=ctx.cfg.mask_iterations,
     )
     xb, cb = _batch(ctx.images, c_bb, 16)
     fn = _baseline_fn(key, bb_module, iterations=2)

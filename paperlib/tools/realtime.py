@@ -43,6 +43,7 @@ import os
 import tempfile
 import time
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -94,7 +95,7 @@ CANDIDATES: dict[str, str] = {
 GOAL: dict[str, float] = {"masks_per_s_16": 30.0, "latency_ms_1": 33.0, "max_error_increase": 1.0}
 
 #: Timing and evaluation sizes per preset (:data:`paperlib.experiments.presets.REALTIME`).
-PRESETS: dict[str, dict[str, int]] = presets.REALTIME
+PRESETS: dict[str, presets.RealtimeSizes] = presets.REALTIME
 
 
 class FastMasker:
@@ -378,13 +379,13 @@ def run(
         (median, min, max), ``setup_s``, ``max_mask_diff`` (vs ``eager``), ``error`` (%),
         ``error_increase``, ``meets_goal``; or ``error_message`` when the candidate failed.
     """
-    p = dict(presets.check_preset(preset, PRESETS))
+    p = presets.check_preset(preset, PRESETS)
     names = list(candidates or CANDIDATES)
     unknown = [c for c in names if c not in CANDIDATES]
     if unknown:
         raise InputError(f"Unknown candidate(s) {unknown}; choose from: {', '.join(CANDIDATES)}.")
     names = ["eager"] + [c for c in names if c != "eager"]
-    n_eval = p["eval_images"] if eval_images is None else eval_images
+    n_eval = p.eval_images if eval_images is None else eval_images
     old_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -404,7 +405,7 @@ def run(
         "title": f"Real-time masks on the CPU: back ends of the shipped `{black_box}` masker",
         "black_box": black_box,
         "preset": preset,
-        "protocol": p | {"eval_images": n_eval},
+        "protocol": asdict(p) | {"eval_images": n_eval},
         "images": images_note,
         "eval_data": f"ImageNet val images 1-{n_eval} (shared copy), masker box at threshold 0.5, as Table 1"
         if n_eval
@@ -426,7 +427,7 @@ def _candidate_row(
     bb: nn.Module | None,
     images: torch.Tensor,
     classes: torch.Tensor,
-    p: dict[str, int],
+    p: presets.RealtimeSizes,
     n_eval: int,
     ref: dict[str, Any] | None,
 ) -> dict[str, Any]:
@@ -438,8 +439,8 @@ def _candidate_row(
         t0 = time.perf_counter()
         masks = fast(images, classes)  # first call: compilation for torch.compile
         row["first_call_s"] = round(time.perf_counter() - t0, 2)
-        t16 = time_callable(lambda: fast(images, classes), p["repeats"], p["warmup"])
-        t1 = time_callable(lambda: fast(images[:1], classes[:1]), p["repeats_1"], p["warmup_1"])
+        t16 = time_callable(lambda: fast(images, classes), p.repeats, p.warmup)
+        t1 = time_callable(lambda: fast(images[:1], classes[:1]), p.repeats_1, p.warmup_1)
         row["masks_per_s_16"] = rates(t16, 16)["masks_per_s"]
         row["latency_ms_1"] = rates(t1, 1)["latency_ms"]
         row["_masks"] = masks
