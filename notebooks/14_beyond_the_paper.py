@@ -94,6 +94,7 @@ show_image = partial(
     methods=cfg.methods,
     steps=main["config"]["steps"],
     mask_iterations=cfg.mask_iterations,
+    occlusion_window=cfg.occlusion_window,
 )
 if interactive:
     import ipywidgets as W

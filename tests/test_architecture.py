@@ -121,6 +121,21 @@ def test_no_import_cycles():
     assert cycles == [], cycles
 
 
+def test_reading_data_and_scoring_do_not_import_torchvision():
+    """torchvision imports torch._dynamo (seconds per process): only the folder data sets, the
+    torchvision classifiers and training's augmentation may pull it in, when they are used."""
+    code = (
+        "import sys\n"
+        "import paperlib, paperlib.cli, paperlib.core.data, paperlib.experiments.evaluate, paperlib.experiments.train\n"
+        "import paperlib.experiments.beyond, paperlib.experiments.wsss, paperlib.tools.viz, paperlib.tools.explain\n"
+        "assert 'torchvision' not in sys.modules, 'torchvision imported'\n"
+        "from paperlib.core import data\n"
+        "data.imagenet_folder  # the lazy names still resolve\n"
+        "assert 'torchvision' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+
+
 def test_the_layering_test_sees_a_violation():
     """The checks above can fail: a core module importing a tool is caught."""
     graph = {"paperlib.core.a": {"paperlib.tools.b"}, "paperlib.tools.b": {"paperlib.core.a"}}

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from paperlib.core import data as D
 from paperlib.core.classes import imagenet_classes
+from paperlib.core.datafiles import _cifar_source
 from paperlib.core.errors import CorruptImageError, DataNotFoundError, UnknownClassError
 
 
@@ -263,7 +264,7 @@ def test_cifar10_folder_preferred_over_tar(tiny_root, datagen, isolated_cache):
     assert ds.source == "folder" and ds.targets == [7] and ds[0][0] == "RGB"
     assert not (isolated_cache / "cifar10-jpeg").exists()
     (tiny_root / "cifar10" / "cifar-10-batches-py").mkdir()
-    assert D._cifar_source("train", tiny_root, False)[0] == "official"
+    assert _cifar_source("train", tiny_root, False)[0] == "official"
 
 
 def test_cifar10_errors(tiny_root, datagen, isolated_cache):

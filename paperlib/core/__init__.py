@@ -16,7 +16,9 @@ module             what it holds
 ``cifarnet``       the CIFAR-10 black box network and the reader of its weights
 ``storage``        saving and loading maskers (the shipped checkpoints)
 ``serialization``  files that load without running code (``safe_load``), plain data for every writer
-``data``           ImageNet validation, image folders, CIFAR-10, VOC
+``data``           ImageNet validation, VOC, the inventory of the data root
+``folders``        ImageNet image folders and CIFAR-10 (torchvision; imported on first use)
+``datafiles``      reading image files; locating data sets under the data root
 ``classes``        class names and indices
 ``paths``          where the repository, data, checkpoints and figures live
 ``errors``         the project's exception types

@@ -41,7 +41,6 @@ from scipy import ndimage
 from ..core import metrics
 from ..core._common import check_maps, hardware, hardware_line, write_result
 from ..core.classifiers import load_classifier
-from ..core.data import imagenet_folder
 from ..core.errors import InputError
 from ..core.metrics import decode_correct, encode_correct, paired_gain
 from ..core.objective import apply_mask, gaussian_blur
@@ -92,6 +91,8 @@ def tuning_images(size: int, n: int = 300, folder: str = TUNING_FOLDER) -> tuple
     Returns:
         images (n, 3, size, size) in [0, 1] and labels (n,) standard ImageNet indices.
     """
+    from ..core.folders import imagenet_folder  # here: torchvision costs seconds to import
+
     ds = imagenet_folder(folder)
     step = max(1, len(ds) // n)
     idx = list(range(0, len(ds), step))[:n]

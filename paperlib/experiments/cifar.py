@@ -65,6 +65,7 @@ from ..core.cifarnet import (
     net_from_file,
 )
 from ..core.classifiers import BlackBox, load_cifar10_classifier
+from ..core.datafiles import _cifar_source
 from ..core.errors import CheckpointMismatchError, DataNotFoundError, InputError, WeightsNotFoundError
 from ..core.serialization import safe_load
 from . import _loop
@@ -246,7 +247,7 @@ def _load_split(split: str, limit: int | None) -> tuple[torch.Tensor, torch.Tens
 
 def _data_source(split: str = "test") -> str:
     try:
-        return data._cifar_source(split, None, download=False)[0]
+        return _cifar_source(split, None, download=False)[0]
     except Exception:  # noqa: BLE001 - informational only
         return "unknown"
 

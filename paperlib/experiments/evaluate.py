@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from ..core import metrics
 from ..core._common import hardware, hardware_line
 from ..core.classifiers import load_classifier
-from ..core.data import ImageNetVal, cifar10_tensors
+from ..core.data import ImageNetVal
 from ..core.errors import InputError
 from ..core.metrics import encode_correct, paired_gain
 from ..core.paths import FIGURES_DIR
@@ -512,6 +512,8 @@ def cifar10_table(preset: str = "quick", batch_size: int = 500) -> dict[str, Any
     n = presets.check_preset(preset, CIFAR_PRESETS).images
     bb = load_classifier("cifar10")
     masker = load_masker("cifar10", black_box="cifar10")
+    from ..core.folders import cifar10_tensors  # here: torchvision costs seconds to import
+
     images_u8, labels = cifar10_tensors("test")
     step = max(1, len(labels) // n)  # the split is stored class by class: take every step-th image
     images_u8, labels = images_u8[::step][:n], labels[::step][:n]

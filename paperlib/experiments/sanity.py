@@ -42,7 +42,6 @@ from torch import nn
 from ..core import metrics
 from ..core._common import hardware, hardware_line, write_result
 from ..core.classifiers import LEVELS, BlackBox, load_classifier, randomise_top
-from ..core.data import imagenet_folder
 from ..core.errors import InputError
 from ..core.objective import SaliencyLoss
 from ..core.paths import FIGURES_DIR
@@ -170,6 +169,8 @@ def finetune_masker(
 
 def _train_pool(cfg: SanityConfig, size: int) -> torch.Tensor:
     """``cfg.train_images`` training images (train-sample, evenly spread), resized to ``size``."""
+    from ..core.folders import imagenet_folder  # here: torchvision costs seconds to import
+
     ds = imagenet_folder("train-sample")
     step = max(1, len(ds) // cfg.train_images)
     picks = list(range(0, len(ds), step))[: cfg.train_images]

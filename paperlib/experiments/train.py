@@ -41,7 +41,6 @@ from typing import Any, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
-from torchvision import transforms as T
 from tqdm.auto import tqdm
 
 from ..core import data
@@ -281,6 +280,8 @@ def truncate_log(path: Path, step: int) -> None:
 
 def training_dataset(cfg: TrainConfig) -> Dataset:
     """The labelled, augmented training images of ``cfg.data`` (random resized crop and flip; CIFAR-10: padded crop and flip)."""
+    from torchvision import transforms as T  # here, not at the top: torchvision imports torch._dynamo (seconds)
+
     if cfg.black_box == "cifar10":
         tf = T.Compose([T.RandomCrop(32, padding=4, padding_mode="reflect"), T.RandomHorizontalFlip(), T.ToTensor()])
         if cfg.data is None:

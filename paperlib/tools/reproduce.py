@@ -63,12 +63,13 @@ def _one_line(text: str, limit: int = 160) -> str:
 
 def _check(name: str, download: bool) -> None:
     from ..core import data
+    from ..core.datafiles import _cifar_source
 
     if name == "imagenet":
         data.ImageNetVal(limit=1)
     elif name == "cifar10":
         try:
-            data._cifar_source("test", None, download=False)
+            _cifar_source("test", None, download=False)
         except DataNotFoundError:
             if not download:
                 raise

@@ -606,6 +606,7 @@ def beyond_one_image_figure(
     methods: Sequence[str],
     steps: int,
     mask_iterations: int = 300,
+    occlusion_window: int | None = None,
 ) -> Figure:
     """Each method's map of one image (top) and its deletion (-) and insertion (--) curves (bottom).
 
@@ -617,6 +618,7 @@ def beyond_one_image_figure(
         methods: Methods of :func:`paperlib.experiments.beyond.method_maps`, one column each.
         steps: Points per curve minus one.
         mask_iterations: Steps of the iterative Mask (``"mask"``).
+        occlusion_window: Side of the occlusion square (``None``: H / 7).
     """
     from ..core import faithfulness as fa
     from ..experiments.beyond import LABELS, method_maps
@@ -624,7 +626,7 @@ def beyond_one_image_figure(
     x, y = batch.images[i : i + 1], batch.labels[i : i + 1]
     fig, ax = plt.subplots(2, len(methods), figsize=(2.2 * len(methods), 4.6), squeeze=False)
     for j, m in enumerate(methods):
-        sal = method_maps(m, x, y, black_box, masker, mask_iterations=mask_iterations)
+        sal = method_maps(m, x, y, black_box, masker, mask_iterations=mask_iterations, occlusion_window=occlusion_window)
         ax[0, j].imshow(sal[0, 0], cmap="magma")
         ax[0, j].set_title(LABELS[m], fontsize=8)
         ax[0, j].axis("off")
