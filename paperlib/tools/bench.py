@@ -42,7 +42,6 @@ paper's claim beside it) and ``figures/speed.png`` (masks/s, log scale), written
 from __future__ import annotations
 
 import argparse
-import ctypes
 import gc
 import json
 import os
@@ -66,10 +65,20 @@ from ..core.masker import build_masker
 from ..core.paths import FIGURES_DIR
 from ..core.storage import load_masker, shipped_maskers
 from ..experiments import presets
-from ..experiments.baselines import gradcam_saliency, gradient_saliency
-from ..experiments.iterative import optimise_masks
+from .memory import measure_memory
 from .realtime import optimise_for_cpu
-from .timing import fmt_range, fmt_rate, load_bench_images, rates, time_callable
+from .timing import (
+    BASELINES,
+    _baseline_fn,
+    _batch,
+    _sync_for,
+    bench_baseline,
+    bench_masker,
+    fmt_range,
+    fmt_rate,
+    load_bench_images,
+    time_callable,
+)
 
 __all__ = [
     "PAPER_CLAIM",
@@ -103,13 +112,6 @@ MASK_ITERATIONS = presets.MASK_ITERATIONS
 #: iterations (:data:`paperlib.experiments.presets.BENCH`).
 PRESETS: dict[str, presets.BenchSizes] = presets.BENCH
 
-#: Baseline names accepted by :func:`bench_baseline` and ``run(baselines=...)``, with their labels.
-BASELINES: dict[str, str] = {
-    "grad": "Grad (gradient saliency)",
-    "gradcam": "Grad-CAM",
-    "mask": "Mask (iterative, Fong & Vedaldi)",
-}
-
 _BASELINE_NOTES = {
     "grad": "captum Saliency: one forward and one backward pass through the black box",
     "gradcam": "captum LayerGradCam on the black box's last feature map: one forward and one backward pass",
@@ -126,144 +128,6 @@ _SPEC_NOTES = {
     "paper-lite0": "build_masker('efficientnet_lite0'): the paper's decoder (768/384/192, 3 bottlenecks) on the "
     "EfficientNet-Lite0 encoder; untrained decoder",
 }
-
-
-# --------------------------------------------------------------------------- timing
-def _batch(images: torch.Tensor, classes: torch.Tensor, b: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``b`` images and classes, cycling through the set when ``b`` exceeds it."""
-    n = images.shape[0]
-    if b <= n:
-        return images[:b], classes[:b]
-    idx = torch.arange(b) % n
-    return images[idx.to(images.device)], classes[idx.to(classes.device)]
-
-
-def _sync_for(device: torch.device) -> Callable[[], None] | None:
-    return torch.cuda.synchronize if device.type == "cuda" else None
-
-
-def bench_masker(
-    masker: nn.Module,
-    images: torch.Tensor,
-    classes: torch.Tensor,
-    *,
-    batch_sizes: Sequence[int] = (16, 1),
-    repeats: int = 5,
-    warmup: int = 1,
-    sync: Callable[[], None] | None = None,
-    channels_last: bool = False,
-) -> dict[str, Any]:
-    """Time a masker's forward pass (under ``torch.inference_mode``) at each batch size.
-
-    Args:
-        masker: ``masker(images, classes) -> masks``, already on the images' device, in eval mode.
-        images: (N, 3, H, W) in [0, 1]; batches larger than N cycle through them.
-        classes: (N,) class indices.
-        batch_sizes: Batch sizes to time.
-        repeats, warmup, sync: See :func:`time_callable`.
-        channels_last: Feed the images in channels-last memory format.
-
-    Returns:
-        ``{"batches": {"16": {"batch", "seconds", "masks_per_s", "latency_ms"}, "1": ...}}``.
-    """
-    out: dict[str, Any] = {"batches": {}}
-    for b in batch_sizes:
-        x, c = _batch(images, classes, b)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-
-        def call(x: torch.Tensor = x, c: torch.Tensor = c) -> None:
-            with torch.inference_mode():
-                masker(x, c)
-
-        out["batches"][str(b)] = rates(time_callable(call, repeats, warmup, sync=sync), b)
-    return out
-
-
-def _baseline_fn(
-    method: str, black_box: nn.Module, iterations: int = MASK_ITERATIONS
-) -> Callable[[torch.Tensor, torch.Tensor], Any]:
-    if method == "grad":
-        return lambda x, c: gradient_saliency(black_box, x, c)
-    if method == "gradcam":
-        return lambda x, c: gradcam_saliency(black_box, x, c)
-    if method == "mask":
-        return lambda x, c: optimise_masks(black_box, x, c, mode="fong", iterations=iterations)
-    raise UnknownModelError(f"Unknown baseline {method!r}; known: {', '.join(BASELINES)}.")
-
-
-def bench_baseline(
-    method: str,
-    black_box: nn.Module,
-    images: torch.Tensor,
-    classes: torch.Tensor,
-    *,
-    batch_sizes: Sequence[int] = (16, 1),
-    repeats: int = 5,
-    warmup: int = 1,
-    sync: Callable[[], None] | None = None,
-    iterations: int = MASK_ITERATIONS,
-    timed_iterations: int | None = None,
-) -> dict[str, Any]:
-    """Time a gradient baseline (``"grad"``, ``"gradcam"``) or the iterative Mask (``"mask"``).
-
-    For ``"mask"`` with ``timed_iterations < iterations``, the calls are timed at 1 and at
-    ``timed_iterations`` iterations and extrapolated linearly:
-    ``t(iterations) = t(1) + (t(k) - t(1)) * (iterations - 1) / (k - 1)`` (a fixed cost per call,
-    such as blurring the images, plus a cost per Adam step), separately for the median, min and max.
-
-    Args:
-        method: ``"grad"``, ``"gradcam"`` or ``"mask"``.
-        black_box: The classifier explained (on the images' device).
-        images, classes, batch_sizes, repeats, warmup, sync: See :func:`bench_masker`.
-        iterations: Iterations of the Mask baseline to report (300).
-        timed_iterations: Iterations actually timed (default: ``iterations``).
-
-    Returns:
-        ``{"batches": {...}, "iterations", "timed_iterations", "extrapolated"}`` (the last three
-        for ``"mask"`` only).
-    """
-    out: dict[str, Any] = {"batches": {}}
-    if method != "mask":
-        fn = _baseline_fn(method, black_box)
-        for b in batch_sizes:
-            x, c = _batch(images, classes, b)
-            out["batches"][str(b)] = rates(time_callable(lambda: fn(x, c), repeats, warmup, sync=sync), b)
-        return out
-    k = iterations if timed_iterations is None else min(int(timed_iterations), iterations)
-    if k < 1:
-        raise InputError(f"timed_iterations must be >= 1, got {timed_iterations!r}.")
-    extrapolate = k < iterations
-    out.update(iterations=iterations, timed_iterations=k, extrapolated=extrapolate)
-    one, full = _baseline_fn("mask", black_box, 1), _baseline_fn("mask", black_box, k)
-    for b in batch_sizes:
-        x, c = _batch(images, classes, b)
-        if not extrapolate:
-            for _ in range(warmup):  # warm up with a 1-iteration call, not a whole run
-                one(x, c)
-            out["batches"][str(b)] = rates(time_callable(lambda: full(x, c), repeats, 0, sync=sync), b)
-            continue
-        t1 = time_callable(lambda: one(x, c), repeats, warmup, sync=sync)
-        tk = t1 if k == 1 else time_callable(lambda: full(x, c), repeats, 0, sync=sync)
-        est = {}
-        for key in ("median", "min", "max"):
-            per_step = (tk[key] - t1[key]) / (k - 1) if k > 1 else t1[key]
-            if per_step <= 0:  # timing noise: fall back to proportional scaling
-                est[key] = tk[key] * iterations / k
-            else:
-                est[key] = (t1[key] if k > 1 else 0.0) + per_step * (iterations - (1 if k > 1 else 0))
-        lo, hi = min(est.values()), max(est.values())
-        seconds = {
-            "median": est["median"],
-            "min": lo,
-            "max": hi,
-            "repeats": repeats,
-            "warmup": warmup,
-            "timed_1_iteration": t1,
-            f"timed_{k}_iterations": tk,
-        }
-        out["batches"][str(b)] = rates(seconds, b)
-    return out
 
 
 # --------------------------------------------------------------------------- methods
@@ -314,84 +178,6 @@ def _nbytes(module: nn.Module | None) -> int:
         return 0
     tensors = {id(t): t for t in list(module.parameters()) + list(module.buffers())}
     return sum(t.numel() * t.element_size() for t in tensors.values())
-
-
-# --------------------------------------------------------------------------- memory
-def _status_mb(field: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024.0
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the process's peak RSS (VmHWM) to its current RSS (Linux >= 4.0); False if not allowed."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _trim_heap() -> None:
-    """Give freed heap memory back to the OS (glibc ``malloc_trim``), so that RSS counts live memory only."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def measure_memory(
-    fn: Callable[[], Any],
-    device: torch.device | str = "cpu",
-    *,
-    weights_bytes: int = 0,
-    warmup: Callable[[], Any] | None = None,
-) -> dict[str, Any]:
-    """Peak memory of one call of ``fn`` in this process, plus ``weights_bytes``, in MB.
-
-    ``warmup`` (e.g. the same method on one image) runs first, so that lazy imports and one-time
-    kernel initialisation are not counted. CUDA: ``max_memory_allocated`` during the call (after
-    ``reset_peak_memory_stats``) minus what was allocated before it. CPU: freed heap memory is
-    returned to the OS (``malloc_trim``), then the peak resident set size during the call
-    (``VmHWM``, reset through ``/proc/self/clear_refs``) minus the resident size before it; when
-    the reset is not allowed, the process-wide high-water mark is used and the result says so.
-
-    Returns:
-        ``{"peak_mb", "weights_mb", "extra_mb", "method"}`` (``peak_mb`` None if unmeasurable).
-    """
-    device = torch.device(device)
-    weights_mb = weights_bytes / 2**20
-    if warmup is not None:
-        warmup()
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        before = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        fn()
-        torch.cuda.synchronize(device)
-        extra = (torch.cuda.max_memory_allocated(device) - before) / 2**20
-        method = "torch.cuda.max_memory_allocated over the call + weights"
-    else:
-        _trim_heap()
-        before = _status_mb("VmRSS")
-        reset = _reset_peak_rss()
-        fn()
-        peak = _status_mb("VmHWM")
-        if before is None or peak is None:
-            return {"peak_mb": None, "weights_mb": weights_mb, "extra_mb": None, "method": "unavailable (no /proc/self/status)"}
-        extra = max(peak - before, 0.0)
-        method = (
-            "peak RSS (VmHWM) over the call + weights"
-            if reset
-            else ("process high-water mark (VmHWM could not be reset: may reflect an earlier method) + weights")
-        )
-    return {"peak_mb": weights_mb + extra, "weights_mb": weights_mb, "extra_mb": extra, "method": method}
 
 
 def _memory_subprocess(spec: str, *, size: int, threads: int, black_box: str, batch: int = 16) -> dict[str, Any]:
