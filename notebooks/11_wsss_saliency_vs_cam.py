@@ -50,7 +50,7 @@ from paperlib.tools import viz, widgets
 from paperlib.experiments import presets, wsss
 
 torch.set_num_threads(threads)
-cfg = presets.check_preset(preset, wsss.PRESETS)  # smoke: the quick preset
+cfg = presets.check_preset(preset, wsss.PRESETS)
 t0 = time.time()
 result = wsss.run(cfg, keep_maps=range(n_show))
 wsss.write_outputs(result)

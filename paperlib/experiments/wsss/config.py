@@ -170,8 +170,10 @@ class WSSSConfig:
         return any(k.startswith("crops") for k in self.selected)
 
 
-#: quick: 10 images, 8 crops (``make test``, the notebook); full: all images (500 here), 32 crops.
+#: smoke: 5 images, 4 crops (``make test``: every code path); quick: 10 images, 8 crops (``make reproduce``);
+#: full: all images (500 here), 32 crops.
 PRESETS: dict[str, WSSSConfig] = {
+    "smoke": WSSSConfig(preset="smoke", limit=5, n_crops=4, crop_counts=(2, 4)),
     "quick": WSSSConfig(preset="quick", limit=10, n_crops=8, crop_counts=(2, 4, 8)),
     "full": WSSSConfig(preset="full"),
 }
