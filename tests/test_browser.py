@@ -3,7 +3,9 @@
 Opens ``notebooks/09_interactive_explorer.py`` as a notebook (the project's ``.jupyter`` config makes
 jupytext sources open as notebooks), runs all cells, checks that the widgets appear, clicks a top-5
 class and types a class name, and checks that the figure changes within a few seconds each time.
-Saves ``figures/explorer_browser.png`` (the README's screenshot) and prints the update latencies.
+Prints the update latencies; with ``PAPERLIB_SAVE_SCREENSHOT=1`` also saves them and the screenshot as
+``figures/explorer_browser.{json,png}`` (the README's), otherwise into the test's temporary folder, so
+that ``make test`` leaves the committed figures as they are.
 
 Needs Debian's ``chromium`` (``apt-get install chromium``; ``.ci/run`` installs it) and the
 ``playwright`` package; skipped with the reason when either is missing. Deselect with
@@ -125,7 +127,8 @@ def _cell_errors(page) -> list[str]:
     return [t for t in texts if "Traceback" in t or "Error" in t]
 
 
-def test_explorer_in_a_real_browser(lab):
+def test_explorer_in_a_real_browser(lab, tmp_path):
+    out = FIGURES_DIR if os.environ.get("PAPERLIB_SAVE_SCREENSHOT") == "1" else tmp_path
     from playwright.sync_api import sync_playwright
 
     t_start = time.perf_counter()
@@ -218,12 +221,12 @@ def test_explorer_in_a_real_browser(lab):
             page.wait_for_selector(".paperlib-panel .widget-html:has-text('drawn in')")
             assert "Unknown" not in panel.inner_text()
             panel.scroll_into_view_if_needed()
-            FIGURES_DIR.mkdir(exist_ok=True)
-            page.screenshot(path=str(FIGURES_DIR / "explorer_browser.png"), full_page=False)
+            out.mkdir(exist_ok=True)
+            page.screenshot(path=str(out / "explorer_browser.png"), full_page=False)
         finally:
             browser.close()
     total = time.perf_counter() - t_start
-    (FIGURES_DIR / "explorer_browser.json").write_text(
+    (out / "explorer_browser.json").write_text(
         json.dumps(
             {
                 "top5_click_to_new_figure_s": round(click_s, 2),
