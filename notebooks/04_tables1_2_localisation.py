@@ -36,12 +36,12 @@ from paperlib.experiments import evaluate
 
 black_boxes = [n for n in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2") if n in paperlib.shipped_maskers()]
 t1 = evaluate.table1(black_boxes, preset=preset, progress=False)
-evaluate.write_table(t1)
+evaluate.write_results(t1)
 display(Markdown(evaluate.to_markdown(t1)))
 
 # %%
 t2 = evaluate.table2("efficientnet_lite0", preset=preset, progress=False)
-evaluate.write_table(t2)
+evaluate.write_results(t2)
 display(Markdown(evaluate.to_markdown(t2)))
 
 # %% [markdown]

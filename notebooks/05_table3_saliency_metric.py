@@ -37,7 +37,7 @@ from IPython.display import Markdown, display
 from paperlib.experiments import evaluate
 
 t3 = evaluate.table3(black_box, preset=preset, progress=False)
-evaluate.write_table(t3)
+evaluate.write_results(t3)
 display(Markdown(evaluate.to_markdown(t3)))
 
 # %% [markdown]

@@ -97,10 +97,10 @@ viz.save_figure(fig, "fig6_cifar10")
 # %%
 from IPython.display import Markdown, display
 
-from paperlib.experiments.evaluate import cifar10_table, to_markdown, write_table
+from paperlib.experiments.evaluate import cifar10_table, to_markdown, write_results
 
 table = cifar10_table(preset)
-write_table(table)
+write_results(table)
 display(Markdown(to_markdown(table)))
 ours = {r["quantity"]: r["ours"] for r in table["rows"]}
 kept, removed, area = ours["p(true class), only the mask kept"], ours["p(true class), mask removed"], ours["mean mask area"]

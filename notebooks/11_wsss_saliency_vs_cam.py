@@ -53,7 +53,7 @@ torch.set_num_threads(threads)
 cfg = presets.check_preset(preset, wsss.PRESETS)
 t0 = time.time()
 result = wsss.run(cfg, keep_maps=range(n_show))
-wsss.write_outputs(result)
+wsss.write_results(result)
 print(
     f"{preset} preset: {result['images_scored']} images, {result['maps_per_method']} maps per method, "
     f"{time.time() - t0:.0f} s; black box cross-fitted mAP {result['black_box']['cross_fitted_mAP']} %"

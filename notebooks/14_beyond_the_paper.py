@@ -54,7 +54,7 @@ interactive = widgets.enabled(interactive)
 cfg = presets.check_preset(preset, beyond.PRESETS)
 before = beyond.committed("beyond.json" if preset == "full" else f"beyond_{preset}.json")  # read before this run overwrites it
 result = beyond.run(cfg, progress=False)
-beyond.write_outputs(result)
+beyond.write_results(result)
 if before is not None and (before["preset"], before["n"]) == (result["preset"], result["n"]):
     # the same preset on the same images: every AUC and accuracy must repeat the committed run (float noise aside)
     diff = beyond.differences(result, before, tol=2e-3)
@@ -152,7 +152,7 @@ display(Markdown("\n".join(beyond.summary_lines(main))))
 from paperlib.experiments import sanity
 
 check = sanity.run(presets.check_preset(preset, sanity.PRESETS), progress=False)
-sanity.write_outputs(check)
+sanity.write_results(check)
 display(Markdown("**This run:**\n\n" + sanity.to_markdown(check)))
 full_check = beyond.committed("sanity.json")
 if full_check is not None and preset != "full":

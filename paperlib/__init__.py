@@ -51,7 +51,7 @@ from .core.storage import load_masker, save_masker, shipped_maskers
 
 _install_old_paths()  # import paperlib.masker & co. (deprecated): see paperlib._deprecated
 
-__version__ = "0.2.0"
+__version__ = "0.2.1"
 
 __all__ = [
     "BlackBox",

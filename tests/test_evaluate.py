@@ -51,7 +51,7 @@ def test_masker_pipeline_and_table_rendering(shared_data, tmp_path):
         "data": "val 1-4",
         "hardware": evaluate.hardware(),
     }
-    md = evaluate.write_table(result, tmp_path)
+    md = evaluate.write_results(result, tmp_path)[1]
     text = md.read_text()
     assert "| a | 1.0 | 2.0 |" in text and "Preset `quick`" in text and "torch" in text
     assert json.loads((tmp_path / "tableX.json").read_text())["rows"][0]["paper"] == 2.0

@@ -32,10 +32,10 @@ def _study_writers():
     from paperlib.tools import bench, explain_bench, realtime
 
     return {
-        "table2": lambda r, t: evaluate.write_table(r, t),
-        "sanity_quick": lambda r, t: sanity.write_outputs(r, t),
-        "beyond_quick": lambda r, t: beyond.write_outputs(r, t),
-        "wsss_quick": lambda r, t: report.write_outputs(r, t),
+        "table2": lambda r, t: evaluate.write_results(r, t),
+        "sanity_quick": lambda r, t: sanity.write_results(r, t),
+        "beyond_quick": lambda r, t: beyond.write_results(r, t),
+        "wsss_quick": lambda r, t: report.write_results(r, t),
         "bench": lambda r, t: bench.write_results(r, t),
         "explain_bench": lambda r, t: explain_bench.write_results(r, t),
         "realtime_cpu": lambda r, t: realtime.write_results(r, t),
@@ -47,6 +47,7 @@ def test_study_writers_reproduce_the_committed_json(stem, tmp_path):
     committed = REPO_ROOT / "figures" / f"{stem}.json"
     if not committed.is_file():
         pytest.skip(f"{committed} is not in this checkout")
-    _study_writers()[stem](json.loads(committed.read_text()), tmp_path)
+    written = _study_writers()[stem](json.loads(committed.read_text()), tmp_path)
+    assert written == (tmp_path / f"{stem}.json", tmp_path / f"{stem}.md")  # every writer: (json, md)
     assert (tmp_path / f"{stem}.json").read_bytes() == committed.read_bytes()
     assert (tmp_path / f"{stem}.md").is_file()

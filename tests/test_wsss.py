@@ -453,7 +453,7 @@ def test_run_handles_ignore_only_masks_unlabelled_and_single_class_images(tiny_r
         assert r["mIoU"] == pytest.approx(round(miou, 2), abs=1e-9) and r["t"] == pytest.approx(t), r["key"]
     assert kept["e_single"]["cam"].shape == (1, 36, 40) and kept["e_two"]["crops_w"].shape == (2, 36, 40)
     assert kept["e_empty"]["grad"].shape == (0, 36, 40)
-    path = W.write_outputs(res, tmp_path)
+    path = W.write_results(res, tmp_path)[1]
     data = json.loads((tmp_path / "wsss_edge.json").read_text())
     assert data["skipped_all_ignore"] == ["e_ignore"] and "maps" not in data
     assert "43.7" in path.read_text()  # the reference numbers sit beside ours

@@ -282,7 +282,7 @@ def write_result(
 ) -> tuple[Path, Path]:
     r"""Write a study's result as ``<folder>/<stem>.json`` and its table as ``<folder>/<stem>.md``.
 
-    The one writer behind every study's ``write_table`` / ``write_outputs`` / ``write_results``. Both
+    The one writer behind every study's ``write_results``. Both
     files are written atomically (:func:`atomic_write_text`), the JSON first; ``folder`` is created
     when missing. The keyword options reproduce each study's committed files byte for byte.
 

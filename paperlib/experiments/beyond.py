@@ -60,7 +60,7 @@ __all__ = [
     "box_reading_scores",
     "run",
     "to_markdown",
-    "write_outputs",
+    "write_results",
     "committed",
     "differences",
     "ranked_labels",
@@ -328,9 +328,9 @@ def to_markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(res: dict[str, Any], folder: Path = FIGURES_DIR) -> Path:
-    """Write ``<folder>/<table>.json`` and ``.md`` (``beyond`` for the full preset, ``beyond_<preset>`` otherwise)."""
-    return write_result(res, to_markdown(res), folder, res["table"])[0]
+def write_results(res: dict[str, Any], out: str | Path = FIGURES_DIR) -> tuple[Path, Path]:
+    """Write ``<out>/<table>.json`` and ``.md`` (``beyond`` for the full preset, ``beyond_<preset>`` otherwise); returns both paths."""
+    return write_result(res, to_markdown(res), out, res["table"])
 
 
 # --------------------------------------------------------------------------- reading results
@@ -433,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     over["methods"] = tuple(a.methods) if a.methods else None
     cfg = replace(cfg, **{k: v for k, v in over.items() if v is not None})
     res = run(cfg)
-    write_outputs(res, a.out_dir)
+    write_results(res, a.out_dir)
     print(to_markdown(res))
 
 

@@ -50,7 +50,7 @@ __all__ = [
     "cifar10_table",
     "CIFAR_PRESETS",
     "to_markdown",
-    "write_table",
+    "write_results",
     "PRESETS",
     "main",
 ]
@@ -572,11 +572,11 @@ def to_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_table(result: dict[str, Any], folder: Path = FIGURES_DIR) -> Path:
-    """Write ``<folder>/<table>.json`` and ``.md``; returns the Markdown path."""
+def write_results(result: dict[str, Any], out: str | Path = FIGURES_DIR) -> tuple[Path, Path]:
+    """Write ``<out>/<table>.json`` and ``.md``; returns both paths."""
     from ..core._common import write_result
 
-    return write_result(result, to_markdown(result), folder, result["table"])[1]
+    return write_result(result, to_markdown(result), out, result["table"])
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -602,8 +602,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         res = cifar10_table(a.preset)
     res["seconds"] = round(time.time() - t0, 1)
-    path = write_table(res, a.out)
-    print(path.read_text())
+    md = write_results(res, a.out)[1]
+    print(md.read_text())
 
 
 if __name__ == "__main__":

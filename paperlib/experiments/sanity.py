@@ -60,7 +60,7 @@ __all__ = [
     "finetune_masker",
     "run",
     "to_markdown",
-    "write_outputs",
+    "write_results",
     "main",
 ]
 
@@ -350,10 +350,10 @@ def to_markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(res: dict[str, Any], folder: Path = FIGURES_DIR) -> Path:
-    """Write ``sanity[_quick].json`` and ``.md`` into ``folder``; returns the JSON path."""
+def write_results(res: dict[str, Any], out: str | Path = FIGURES_DIR) -> tuple[Path, Path]:
+    """Write ``sanity[_<preset>].json`` and ``.md`` into ``out``; returns both paths."""
     stem = "sanity" if res["preset"] == "full" else f"sanity_{res['preset']}"
-    return write_result(res, to_markdown(res), folder, stem)[0]
+    return write_result(res, to_markdown(res), out, stem)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -376,13 +376,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         res = json.loads(path.read_text())
         res["from_scratch"] = from_scratch(*a.from_scratch)
         print(to_markdown(res))
-        print(f"wrote {write_outputs(res, a.out)}")
+        print("wrote", *write_results(res, a.out))
         return
     cfg = PRESETS[a.preset] if a.steps is None else SanityConfig(**{**asdict(PRESETS[a.preset]), "steps": a.steps})
     res = run(cfg)
-    path = write_outputs(res, a.out)
+    paths = write_results(res, a.out)
     print(to_markdown(res))
-    print(f"wrote {path}")
+    print("wrote", *paths)
 
 
 if __name__ == "__main__":

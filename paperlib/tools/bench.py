@@ -666,15 +666,15 @@ def speed_figure(result: dict[str, Any]):
     return fig
 
 
-def write_results(result: dict[str, Any], out: str | os.PathLike = FIGURES_DIR) -> Path:
-    """Write ``bench.json``, ``bench.md`` and ``speed.png`` into ``out`` atomically; returns the ``.md`` path."""
+def write_results(result: dict[str, Any], out: str | os.PathLike = FIGURES_DIR) -> tuple[Path, Path]:
+    """Write ``bench.json``, ``bench.md`` and ``speed.png`` into ``out`` atomically; returns the JSON and Markdown paths."""
     out = Path(out)
-    _, md = write_result(result, to_markdown(result), out, "bench", default=str)
+    paths = write_result(result, to_markdown(result), out, "bench", default=str)
     fig = speed_figure(result)
     tmp = out / ".speed.png.tmp"
     fig.savefig(tmp, dpi=120, format="png")
     os.replace(tmp, out / "speed.png")
-    return md
+    return paths
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:

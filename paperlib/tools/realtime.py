@@ -530,9 +530,9 @@ def to_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(result: dict[str, Any], out: str | os.PathLike = FIGURES_DIR) -> Path:
-    """Write ``realtime_cpu.json`` and ``realtime_cpu.md`` into ``out`` atomically; returns the ``.md`` path."""
-    return write_result(result, to_markdown(result), out, "realtime_cpu", default=str)[1]
+def write_results(result: dict[str, Any], out: str | os.PathLike = FIGURES_DIR) -> tuple[Path, Path]:
+    """Write ``realtime_cpu.json`` and ``realtime_cpu.md`` into ``out`` atomically; returns both paths."""
+    return write_result(result, to_markdown(result), out, "realtime_cpu", default=str)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -134,7 +134,7 @@ from .maps import (
 )
 from .masker import build_voc_masker, draw_voc_classes, load_voc_masker, masker_objective, train_voc_masker
 from .pseudo_masks import dr_levels, dr_region, normalise_class_maps, prepare_maps, pseudo_mask, subtract_classes
-from .report import claim_sentence, to_markdown, write_outputs
+from .report import claim_sentence, to_markdown, write_results
 from .study import run
 
 __all__ = [
@@ -186,7 +186,7 @@ __all__ = [
     "load_voc_masker",
     "run",
     "to_markdown",
-    "write_outputs",
+    "write_results",
     "hardware",
     "hardware_line",
     "claim_sentence",

@@ -18,7 +18,7 @@ from ...core.paths import FIGURES_DIR, cache_dir
 from .config import HEAD_PATH, MASKER_PATH, PRESETS, HeadConfig, MaskerConfig, WSSSConfig
 from .head import train_head
 from .masker import train_voc_masker
-from .report import write_outputs
+from .report import write_results
 from .study import run
 
 __all__ = ["main"]
@@ -111,5 +111,5 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     key = hashlib.sha1(json.dumps([asdict(cfg), a.head, a.masker], sort_keys=True).encode()).hexdigest()[:12]
     state = None if a.no_resume else cache_dir() / f"wsss-{cfg.preset}-{key}.state.pt"
     res = run(cfg, head=a.head, masker=None if a.masker == "none" else a.masker, progress=True, resume=state)
-    path = write_outputs(res, a.out_dir)
-    print(path.read_text())
+    md = write_results(res, a.out_dir)[1]
+    print(md.read_text())

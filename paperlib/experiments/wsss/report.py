@@ -14,7 +14,7 @@ from .config import METHODS, REFERENCE, WSSSConfig, hardware_line
 from .data import _sample
 from .maps import compute_maps
 
-__all__ = ["SHORT_METHODS", "claim_sentence", "outcome", "sample_maps", "to_markdown", "write_outputs"]
+__all__ = ["SHORT_METHODS", "claim_sentence", "outcome", "sample_maps", "to_markdown", "write_results"]
 
 #: Short names of the methods for figure titles (:data:`~paperlib.experiments.wsss.config.METHODS` has the long ones).
 SHORT_METHODS: dict[str, str] = {
@@ -249,7 +249,7 @@ def _md_notes(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_outputs(result: dict[str, Any], folder: Path = FIGURES_DIR) -> Path:
-    """Write ``<folder>/<table>.json`` and ``.md`` (``wsss`` for the full preset, ``wsss_<preset>`` otherwise)."""
+def write_results(result: dict[str, Any], out: str | Path = FIGURES_DIR) -> tuple[Path, Path]:
+    """Write ``<out>/<table>.json`` and ``.md`` (``wsss`` for the full preset, ``wsss_<preset>`` otherwise); returns both paths."""
     data = {k: v for k, v in result.items() if k != "maps"}
-    return write_result(data, to_markdown(result), folder, result["table"], default=float, newline=True)[1]
+    return write_result(data, to_markdown(result), out, result["table"], default=float, newline=True)

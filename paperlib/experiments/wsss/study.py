@@ -4,7 +4,7 @@
 turns them into pseudo-mask scores and adds them to one
 :class:`~paperlib.core.segmentation.SegmentationScores` per method; a state file written every few
 images lets a killed run continue. The result is the dictionary that
-:func:`~paperlib.experiments.wsss.report.write_outputs` writes.
+:func:`~paperlib.experiments.wsss.report.write_results` writes.
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def run(
     resume: Optional[os.PathLike | str] = None,
     resume_every: int = 10,
 ) -> dict[str, Any]:
-    """Score every method on the VOC images of ``cfg`` and return the result (also what :func:`write_outputs` writes).
+    """Score every method on the VOC images of ``cfg`` and return the result (also what :func:`~paperlib.experiments.wsss.report.write_results` writes).
 
     Args:
         cfg: Preset (see :data:`PRESETS`); ``cfg.methods`` selects the methods (None: all), ``cfg.fixed_t``
