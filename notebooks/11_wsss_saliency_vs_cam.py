@@ -26,8 +26,8 @@
 # normalisation, background threshold `t`, argmax) and the same confusion-matrix metrics
 # (`paperlib.experiments.wsss`; `python -m paperlib.experiments.wsss --preset full` for the table).
 #
-# The `quick` preset scores 10 images with 8 crops, live; the committed `full`-preset result (all 500
-# images, 32 crops) is read from `figures/wsss.json` and drawn below it. Headless runs (papermill, nbval)
+# The `quick` preset scores 10 images with 8 crops, live (`smoke`, in `make test`: 5 images, 4 crops);
+# the committed `full`-preset result (all 500 images, 32 crops) is read from `figures/wsss.json` and drawn below it. Headless runs (papermill, nbval)
 # may pass `interactive = False`; the widget at the end also runs headless.
 
 # %% tags=["parameters"]

@@ -35,6 +35,17 @@ def test_requires_under_strict_raises_the_data_error(no_data, monkeypatch):
     assert not isinstance(e.value, NotebookSkipped)
 
 
+def test_cifar10_download_failure_skips_with_the_reason(no_data, monkeypatch):
+    from paperlib.tools import getdata
+
+    def offline(root):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(getdata, "download_cifar10", offline)
+    with pytest.raises(NotebookSkipped, match="download failed .*network is unreachable"):
+        requires("cifar10", download=True)
+
+
 def _notebook(path, *sources):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell('preset = "quick"\ninteractive = True', metadata={"tags": ["parameters"]})]

@@ -1,5 +1,9 @@
 """Loaders for the real data sets: ImageNet validation (with boxes), ImageNet folders, CIFAR-10, PASCAL VOC 2012.
 
+ImageNet validation, VOC and the inventory of the data root are defined here; the torchvision-based
+ImageNet folders and CIFAR-10 in :mod:`paperlib.core.folders` (importable from here, loaded on first
+use); image reading (:func:`load_image`, :func:`to_tensor`) in :mod:`paperlib.core.datafiles`.
+
 All data are found through :func:`paperlib.paths.data_root` (``$PAPERLIB_DATA``, default
 ``<repo>/data``; the Makefile sets it from ``make DATA=/path``). Layout under the data root::
 

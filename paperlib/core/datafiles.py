@@ -46,7 +46,7 @@ _HOWTO_IMAGENET_FOLDER = (
 )
 _HOWTO_CIFAR = (
     f"{_SET_ROOT}, with cifar10/cifar-10-batches-py/ (official files), cifar10/{{train,test}}/<class>/ or "
-    "cifar10/cifar10-jpeg.tar.gz; or call paperlib.data.cifar10(..., download=True) to fetch the official "
+    "cifar10/cifar10-jpeg.tar.gz; or call paperlib.core.data.cifar10(..., download=True) to fetch the official "
     "files with torchvision (https://www.cs.toronto.edu/~kriz/cifar.html)."
 )
 _HOWTO_VOC = (

@@ -82,7 +82,7 @@ class TableSizes:
 
 @dataclass(frozen=True)
 class CifarTableSizes:
-    """Size of the CIFAR-10 table (:func:`paperlib.experiments.evaluate.cifar_table`).
+    """Size of the CIFAR-10 table (:func:`paperlib.experiments.evaluate.cifar10_table`).
 
     Attributes:
         images: Images of the CIFAR-10 test split, spread evenly over it (hence over the classes).

@@ -62,7 +62,7 @@ def _one_line(text: str, limit: int = 160) -> str:
 
 
 def _check(name: str, download: bool) -> None:
-    from ..core import data
+    from ..core import data, paths
     from ..core.datafiles import _cifar_source
 
     if name == "imagenet":
@@ -76,10 +76,10 @@ def _check(name: str, download: bool) -> None:
             from .getdata import download_cifar10
 
             try:
-                download_cifar10(data.paths.data_root())
+                download_cifar10(paths.data_root())
             except Exception as exc:  # offline, proxy, disk full: say so in the skip line
                 raise DataNotFoundError(
-                    f"CIFAR-10 not found under {data.paths.data_root() / 'cifar10'} and the download failed "
+                    f"CIFAR-10 not found under {paths.data_root() / 'cifar10'} and the download failed "
                     f"({type(exc).__name__}: {_one_line(exc, 80)})"
                 ) from exc
     elif name == "voc2012":
